@@ -1,0 +1,132 @@
+"""The ``ganlab`` command line.
+
+User mistakes (:class:`ganlab.errors.GanlabError`) print one message and exit
+with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Sequence
+
+from ganlab import __version__
+from ganlab.config import TRAIN_FIELDS, RunRequest, load_config_file, parse_override, parse_train_values
+from ganlab.errors import GanlabError
+from ganlab.manager import make_plugin_manager
+
+EXIT_USER_ERROR = 2
+
+
+def _add_run_parser(sub) -> None:
+    p = sub.add_parser("run", help="train a GAN", description="Train a GAN from composable plugins.")
+    p.add_argument("--plugin", "-p", action="append", default=[], metavar="NAME",
+                   help="use plugin NAME; repeat to compose (e.g. --plugin dcgan --plugin lsgan)")
+    p.add_argument("-o", dest="overrides", action="append", default=[], metavar="PLUGIN.KEY=VALUE",
+                   help="set a plugin option (see `ganlab plugins`)")
+    p.add_argument("--config", metavar="FILE.toml", help="load settings from TOML (flags win)")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>-<plugins>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly from its checkpoint")
+    p.add_argument("--quiet", "-q", action="store_true", help="plain log lines instead of a progress bar")
+    flags = p.add_argument_group("trainer settings")
+    for name, f in TRAIN_FIELDS.items():
+        flags.add_argument(f"--{name.replace('_', '-')}", dest=f"train_{name}", default=None,
+                           metavar=f.type_name.upper().replace(" ", "_") if "|" not in f.type_name else None,
+                           help=f"{f.help} (default {','.join(map(str, f.default)) if isinstance(f.default, tuple) else f.default})")
+
+
+def _request_from_args(args) -> RunRequest:
+    train = {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}
+    options: dict[str, dict[str, str]] = {}
+    for text in args.overrides:
+        plugin, key, value = parse_override(text)
+        options.setdefault(plugin, {})[key] = value
+    cli = RunRequest(list(args.plugin), parse_train_values(train, "the command line"), options)
+    if args.config:
+        return load_config_file(args.config).merged_with(cli)
+    return cli
+
+
+def cmd_run(args) -> int:
+    from ganlab.run import prepare_run
+
+    pm = make_plugin_manager()
+    trainer = prepare_run(pm, _request_from_args(args), out=args.out, resume=args.resume, quiet=args.quiet)
+    setup = trainer.setup
+    print(f"ganlab {__version__}: plugins {', '.join(setup.plugins)} on {setup.device}")
+    print(f"data: {setup.loaded.source}")
+    if trainer.step:
+        print(f"resuming at step {trainer.step} of {setup.train.steps}")
+    print(f"run folder: {trainer.run_dir}")
+    status = trainer.fit()
+    if status == "interrupted":
+        print(f"interrupted at step {trainer.step}; continue with: ganlab run --resume {trainer.run_dir}")
+        return 130
+    print(f"done: {trainer.step} steps; samples in {trainer.run_dir / 'samples'}, "
+          f"metrics in {trainer.metrics_path}, loss plot {trainer.run_dir / 'losses.png'}")
+    return 0
+
+
+def _format_plugin(info: dict) -> list[str]:
+    lines = [f"{info['name']}  [{info['source']}]" + ("  BROKEN" if info["status"] != "ok" else "")]
+    if info["error"]:
+        lines.append(f"    error: {info['error']}")
+    if info["hooks"]:
+        lines.append("    hooks: " + ", ".join(h[len("ganlab_"):] for h in info["hooks"]))
+    for opt in info["options"]:
+        default = ",".join(map(str, opt["default"])) if isinstance(opt["default"], list) else opt["default"]
+        lines.append(f"    -o {info['name']}.{opt['name']}={default}  ({opt['type']}) {opt['help']}")
+    return lines
+
+
+def cmd_plugins(args) -> int:
+    from ganlab.manager import DEFAULT_PROVIDERS
+
+    pm = make_plugin_manager()
+    infos = [info.as_dict() for info in pm.infos.values()]
+    if args.json:
+        print(json.dumps({"plugins": infos, "defaults": DEFAULT_PROVIDERS}, indent=2))
+        return 0
+    for info in infos:
+        print("\n".join(_format_plugin(info)))
+    defaults = ", ".join(f"{h[len('ganlab_'):]}={p}" for h, p in DEFAULT_PROVIDERS.items())
+    print(f"\ndefaults when no selected plugin answers: {defaults}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganlab", description="A plugin-based toolkit for GAN research.")
+    parser.add_argument("--version", action="version", version=f"ganlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(sub)
+    p = sub.add_parser("plugins", help="list installed plugins, their hooks and options")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    try:
+        from ganlab.analysis.cli import add_verify_parser
+    except ImportError:  # pragma: no cover - analysis is part of the package
+        pass
+    else:
+        add_verify_parser(sub)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"ganlab: warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    handlers = {"run": cmd_run, "plugins": cmd_plugins}
+    handler = handlers.get(args.command) or args.handler
+    try:
+        return handler(args)
+    except GanlabError as exc:
+        print(f"ganlab: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Run configuration: trainer settings, plugin options, TOML in and out.
+
+Precedence, lowest first: the defaults below, what active plugins suggest
+(``ganlab_train_defaults``), a ``--config`` TOML file, command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ganlab.errors import ConfigError, PluginError
+from ganlab.options import option_fields, parse_value
+
+
+@dataclass
+class TrainConfig:
+    """Trainer settings; every field is also a ``ganlab run`` flag."""
+
+    steps: int = field(default=3000, metadata={"help": "generator updates to train for"})
+    batch_size: int = field(default=64, metadata={"help": "samples per batch"})
+    lr: float = field(default=2e-4, metadata={"help": "learning rate of both players"})
+    betas: tuple[float, float] = field(default=(0.5, 0.999), metadata={"help": "Adam betas"})
+    n_critic: int = field(default=1, metadata={"help": "D updates per G update"})
+    latent_dim: int = field(default=96, metadata={"help": "size of the latent noise z"})
+    seed: int = field(default=0, metadata={"help": "seed of every random stream"})
+    device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata={"help": "where to train"})
+    data: str = field(default="mnist", metadata={"help": "dataset name or image folder"})
+    data_root: str = field(default="", metadata={"help": "download cache for torchvision datasets"})
+    image_size: int = field(default=0, metadata={"help": "resize images to this side (0: native)"})
+    sample_every: int = field(default=500, metadata={"help": "steps between sample grids"})
+    checkpoint_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
+    log_every: int = field(default=10, metadata={"help": "steps between metrics rows"})
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "n_critic", "latent_dim", "sample_every", "checkpoint_every", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
+        if self.image_size < 0:
+            raise ConfigError("--image-size must be 0 (native) or a positive size")
+
+
+TRAIN_FIELDS = {f.name: f for f in option_fields(TrainConfig)}
+
+
+def parse_train_values(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Type-check user-given trainer values (from flags or TOML)."""
+    out = {}
+    for key, raw in values.items():
+        if key not in TRAIN_FIELDS:
+            raise ConfigError(f"unknown trainer setting {key!r} in {where}; valid: {', '.join(TRAIN_FIELDS)}")
+        try:
+            out[key] = parse_value(TRAIN_FIELDS[key].type, raw)
+        except ValueError as exc:
+            raise ConfigError(f"bad value {raw!r} for {key} in {where}: {exc}") from None
+    return out
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for, before plugins and defaults are resolved."""
+
+    plugins: list[str] = field(default_factory=list)
+    train: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def merged_with(self, other: RunRequest) -> RunRequest:
+        """``other`` (the command line) wins over ``self`` (a config file)."""
+        options = {k: dict(v) for k, v in self.options.items()}
+        for plugin, values in other.options.items():
+            options.setdefault(plugin, {}).update(values)
+        return RunRequest(
+            plugins=other.plugins or self.plugins,
+            train={**self.train, **other.train},
+            options=options,
+        )
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split ``PLUGIN.KEY=VALUE``."""
+    key, sep, value = text.partition("=")
+    plugin, dot, name = key.strip().partition(".")
+    if not sep or not dot or not plugin or not name:
+        raise ConfigError(f"bad -o {text!r}: expected PLUGIN.KEY=VALUE, e.g. -o lsgan.a=-1")
+    return plugin, name, value.strip()
+
+
+def load_config_file(path: str | Path) -> RunRequest:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = set(data) - {"plugins", "train", "options", "record"}
+    if unknown:
+        raise ConfigError(
+            f"unknown section(s) {', '.join(sorted(unknown))} in {path}; "
+            "expected plugins, [train], [options.PLUGIN] (and [record], which is ignored)"
+        )
+    plugins = data.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ConfigError(f"'plugins' in {path} must be a list of names, e.g. plugins = [\"lsgan\"]")
+    options = data.get("options", {})
+    if not all(isinstance(v, dict) for v in options.values()):
+        raise ConfigError(f"[options] in {path} must hold one table per plugin, e.g. [options.lsgan]")
+    return RunRequest(plugins, parse_train_values(data.get("train", {}), str(path)), options)
+
+
+def resolve_train(
+    given: dict[str, Any], suggestions: list[tuple[str, dict[str, Any]]]
+) -> TrainConfig:
+    """Defaults < plugin suggestions < user values; two plugins disagreeing is an error."""
+    suggested: dict[str, tuple[str, Any]] = {}
+    for plugin, values in suggestions:
+        for key, raw in parse_train_values(values, f"ganlab_train_defaults of {plugin!r}").items():
+            if key in given:
+                continue
+            if key in suggested and suggested[key][1] != raw:
+                other, value = suggested[key]
+                raise PluginError(
+                    f"plugins {other!r} and {plugin!r} suggest different {key} "
+                    f"({value} and {raw}); set --{key.replace('_', '-')} explicitly"
+                )
+            suggested[key] = (plugin, raw)
+    values = {k: v for k, (_, v) in suggested.items()} | given
+    return TrainConfig(**values)
+
+
+# --- writing TOML -----------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf") if value == value else "nan"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
+    lines = [f"[{name}]"]
+    nested = []
+    for key, value in table.items():
+        if value is None:
+            continue  # TOML has no null; absent means default
+        if isinstance(value, dict):
+            nested.append((f"{name}.{_toml_key(key)}", value))
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for sub_name, sub in nested:
+        lines += ["", *_toml_table(sub_name, sub)]
+    return lines
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def dump_run_config(
+    plugins: list[str], train: TrainConfig, options: dict[str, dict[str, Any]], record: dict[str, Any]
+) -> str:
+    lines = [
+        "# ganlab run record: `ganlab run --config THIS_FILE --out NEW_DIR` reproduces this run.",
+        "# [record] is informational and ignored when loading.",
+        f"plugins = {_toml_value(plugins)}",
+        "",
+        *_toml_table("train", dataclasses.asdict(train)),
+    ]
+    for plugin, values in options.items():
+        lines += ["", *_toml_table(f"options.{_toml_key(plugin)}", values)]
+    lines += ["", *_toml_table("record", record)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,296 @@
+"""Datasets: loaded once into one tensor, batched by indexing.
+
+GAN datasets here are small (MNIST is 47 MB as uint8 at 60k images), so the
+whole set lives on the training device and a batch is one index operation;
+a per-item ``DataLoader`` would cost more than the MLP step itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganlab.errors import DataError
+
+EMBEDDED_DIR = Path(__file__).parent / "embedded"
+EMBEDDED_MNIST = {
+    "images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+    "labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+}
+EMBEDDED_NAMES = ("mnist-embedded", "ring", "grid")
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("GANLAB_DATA", Path.home() / ".cache" / "ganlab" / "data"))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the samples look like, for the plugins that build networks."""
+
+    name: str
+    shape: tuple[int, ...]
+    num_classes: int | None = None
+    kind: Literal["image", "points"] = "image"
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What a dataset factory is asked for."""
+
+    name: str
+    root: Path
+    download: bool = True
+    image_size: int | None = None
+    seed: int = 0
+    options: object = None
+
+
+@dataclass
+class LoadedData:
+    """A whole dataset in memory.
+
+    ``data`` is uint8 ``(N, C, H, W)`` for images (scaled to ``[-1, 1]`` per
+    batch) or float ``(N, 2)`` for points. ``source`` says where it came from
+    and ``identity`` pins it down (for the run record).
+    """
+
+    data: torch.Tensor
+    labels: torch.Tensor | None
+    spec: DataSpec
+    source: str
+    identity: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def to_model_range(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            return x.float().div_(127.5).sub_(1.0)
+        return x
+
+
+DatasetFactory = Callable[[DataRequest], LoadedData]
+
+
+def image_spec(name: str, images: torch.Tensor, labels: torch.Tensor | None) -> DataSpec:
+    num_classes = int(labels.max()) + 1 if labels is not None and len(labels) else None
+    return DataSpec(name, tuple(images.shape[1:]), num_classes, "image")
+
+
+def resize_images(images: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize uint8 images once at load time (bilinear with antialiasing)."""
+    if not size or images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = []
+    for chunk in images.split(4096):
+        x = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_embedded_mnist(request: DataRequest) -> LoadedData:
+    paths = {k: EMBEDDED_DIR / "mnist" / fname for k, (fname, _) in EMBEDDED_MNIST.items()}
+    for key, (fname, md5) in EMBEDDED_MNIST.items():
+        if not paths[key].is_file() or _md5(paths[key]) != md5:
+            raise DataError(
+                f"the embedded MNIST file {fname} is missing or damaged; reinstall ganlab"
+            )
+    images = torch.from_numpy(_read_idx(paths["images"]).copy()).unsqueeze(1)
+    labels = torch.from_numpy(_read_idx(paths["labels"]).astype(np.int64))
+    images = resize_images(images, request.image_size)
+    return LoadedData(
+        images,
+        labels,
+        image_spec("mnist", images, labels),
+        source="embedded MNIST test split (10,000 images, shipped with ganlab)",
+        identity={"name": "mnist-embedded", "split": "test", "n": len(images), "md5": EMBEDDED_MNIST["images"][1]},
+    )
+
+
+def network_reachable(url: str, timeout: float = 3.0) -> bool:
+    """Cheap check before a download, so an offline machine fails in seconds."""
+    if os.environ.get("GANLAB_OFFLINE"):
+        return False
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+_TORCHVISION = {
+    "mnist": ("MNIST", "the full MNIST training split (60,000 images)"),
+    "fashion-mnist": ("FashionMNIST", "the Fashion-MNIST training split (60,000 images)"),
+    "cifar10": ("CIFAR10", "the CIFAR-10 training split (50,000 images)"),
+}
+
+
+class _Offline(Exception):
+    pass
+
+
+def _torchvision_dataset(name: str, request: DataRequest):
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, _TORCHVISION[name][0])
+    root = Path(request.root).expanduser()
+    try:
+        return cls(str(root), train=True, download=False)
+    except RuntimeError:
+        pass  # not present yet
+    mirror = getattr(cls, "mirrors", [getattr(cls, "url", "https://ossci-datasets.s3.amazonaws.com/")])[0]
+    if not request.download or not network_reachable(mirror):
+        raise _Offline()
+    try:
+        return cls(str(root), train=True, download=True)
+    except Exception as exc:  # network errors come in many types
+        raise DataError(f"downloading {name} into {root} failed: {exc}") from None
+
+
+def _offline_error(name: str, request: DataRequest) -> DataError:
+    return DataError(
+        f"{name} is not in --data-root {request.root} and cannot be downloaded (no network). "
+        f"Put torchvision's {_TORCHVISION[name][0]} files under --data-root, or use an embedded "
+        f"dataset: {', '.join(EMBEDDED_NAMES)} (--data mnist falls back to mnist-embedded)."
+    )
+
+
+def load_torchvision(name: str, request: DataRequest) -> LoadedData:
+    try:
+        ds = _torchvision_dataset(name, request)
+    except _Offline:
+        if name == "mnist":
+            loaded = load_embedded_mnist(request)
+            loaded.source += (
+                f"; the full 60k MNIST is not in --data-root {request.root} and there is no network to download it"
+            )
+            return loaded
+        raise _offline_error(name, request) from None
+    images = torch.as_tensor(np.asarray(ds.data))
+    images = images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)
+    labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+    images = resize_images(images.contiguous(), request.image_size)
+    return LoadedData(
+        images,
+        labels,
+        image_spec(name, images, labels),
+        source=f"torchvision {_TORCHVISION[name][1]} in {request.root}",
+        identity={"name": name, "split": "train", "n": len(images), "root": str(request.root)},
+    )
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"}
+
+
+def load_image_folder(path: Path, request: DataRequest) -> LoadedData:
+    """Every image under ``path``; sub-folders become class labels when there are several."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {path}")
+    size = request.image_size or 64
+    classes = sorted({p.parent.relative_to(path).parts[0] for p in files if p.parent != Path(path)})
+    use_labels = len(classes) > 1 and all(p.parent != Path(path) for p in files)
+    first = Image.open(files[0])
+    mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
+    arrays, labels = [], []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                im = im.convert(mode)
+                side = min(im.size)
+                left, top = (im.width - side) // 2, (im.height - side) // 2
+                im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+                arrays.append(np.asarray(im, dtype=np.uint8).reshape(size, size, -1))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise DataError(f"cannot read image {p}: {exc}") from None
+        if use_labels:
+            labels.append(classes.index(p.relative_to(path).parts[0]))
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    label_tensor = torch.tensor(labels, dtype=torch.int64) if use_labels else None
+    return LoadedData(
+        images,
+        label_tensor,
+        image_spec(Path(path).name, images, label_tensor),
+        source=f"image folder {path} ({len(images)} images)",
+        identity={"name": "folder", "path": str(path), "n": len(images)},
+    )
+
+
+class Batcher:
+    """Shuffled mini-batches by indexing a tensor that stays on the device.
+
+    Its own ``torch.Generator`` drives the shuffling, and its state (generator,
+    permutation, position) goes into checkpoints so a resumed run sees the
+    same batches in the same order.
+    """
+
+    def __init__(self, loaded: LoadedData, batch_size: int, device: torch.device, seed: int):
+        if batch_size > len(loaded):
+            raise DataError(
+                f"--batch-size {batch_size} is larger than the dataset ({len(loaded)} samples)"
+            )
+        self.loaded = loaded
+        self.data = loaded.data.to(device)
+        self.labels = loaded.labels.to(device) if loaded.labels is not None else None
+        self.batch_size = batch_size
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed)
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n = len(self.data)
+        if self.perm is None or self.pos + self.batch_size > n:
+            self.perm = torch.randperm(n, generator=self.generator, device=self.data.device)
+            self.pos = 0
+            self.epoch += 1
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        x = self.loaded.to_model_range(self.data[idx])
+        return x, (self.labels[idx] if self.labels is not None else None)
+
+    def state_dict(self) -> dict:
+        return {
+            "generator": self.generator.get_state(),
+            "perm": self.perm.cpu() if self.perm is not None else None,
+            "pos": self.pos,
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm = state["perm"].to(self.data.device) if state["perm"] is not None else None
+        self.pos = int(state["pos"])
+        self.epoch = int(state["epoch"])

@@ -1,0 +1,232 @@
+"""The hook contract between ganlab and its plugins.
+
+This module is the single source of truth for what a plugin may implement.
+Built-in plugins (``ganlab.plugins``) and third-party plugins (entry-point
+group ``ganlab``) implement the same hooks.
+
+Conventions that hold for every hook:
+
+* **Scores are raw.** A discriminator (critic) returns unbounded real scores,
+  higher meaning "more real". It never applies a sigmoid; a loss that needs
+  probabilities squashes the scores itself (BCE goes through
+  ``binary_cross_entropy_with_logits``).
+* **Score shape.** Losses receive scores of shape ``(batch,)``: ganlab
+  flattens a discriminator's ``(batch, 1)`` output before calling them.
+* **Images** are ``(batch, channels, height, width)`` floats scaled to
+  ``[-1, 1]``; 2-D toy points are ``(batch, 2)``.
+* **Labels** are ``(batch,)`` int64 class indices, or ``None`` in an
+  unconditional run.
+* **Options.** ``options`` is a :class:`ganlab.options.Options` mapping. A
+  plugin reads its own resolved options with ``options[MyOptions]`` where
+  ``MyOptions`` is the dataclass it returned from :func:`ganlab_options`.
+* **Subsets.** An implementation may accept any subset of a spec's arguments
+  (pluggy passes only the names it declares), so
+  ``def ganlab_g_loss(fake_scores)`` is a valid implementation.
+* **Single answer.** Hooks marked *firstresult* have one answer per run. If
+  two selected plugins implement one, the run stops before training and names
+  both; if none does, a default plugin answers (see ``ganlab plugins``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ganlab import hookspec
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from pathlib import Path
+
+    import torch
+    from torch import nn
+
+    from ganlab.conditioning import Conditioner
+    from ganlab.datasets import DataSpec, DatasetFactory
+    from ganlab.options import Options
+    from ganlab.regularizers import Regularizer
+    from ganlab.setup import RunSetup
+
+
+# --- configuration ---------------------------------------------------------
+
+
+@hookspec
+def ganlab_options() -> type | None:
+    """Declare this plugin's options.
+
+    Returns a dataclass *type* (not an instance) whose fields have type
+    annotations, defaults and, optionally, ``metadata={"help": "..."}``.
+    Users set fields with ``-o PLUGIN.FIELD=VALUE`` or in the
+    ``[options.PLUGIN]`` table of a TOML config; values are parsed and
+    validated by the field's type, and a dataclass ``__post_init__`` may raise
+    ``ValueError`` to reject a bad combination. Return ``None`` (or do not
+    implement the hook) for a plugin without options.
+
+    Called once per plugin, so it is not a single-answer hook.
+    """
+
+
+@hookspec
+def ganlab_train_defaults(options: Options) -> Mapping[str, Any] | None:
+    """Suggest trainer settings this plugin needs by default.
+
+    Returns a mapping from trainer field names (``lr``, ``betas``,
+    ``n_critic``, ``latent_dim``, ...) to values, e.g. WGAN's
+    ``{"n_critic": 5, "lr": 5e-5}``. Flags given by the user always win.
+    Two active plugins suggesting different values for one field is a
+    conflict that stops the run before training.
+    """
+
+
+@hookspec
+def ganlab_datasets(options: Options) -> Mapping[str, DatasetFactory] | None:
+    """Offer datasets for ``--data NAME``.
+
+    Returns a mapping from dataset name to a
+    :class:`ganlab.datasets.DatasetFactory`: a callable taking a
+    :class:`ganlab.datasets.DataRequest` and returning
+    :class:`ganlab.datasets.LoadedData` (images in ``[-1, 1]`` as one tensor,
+    optional int64 labels, and a description of the source). A factory raises
+    :class:`ganlab.errors.DataError` with a fix when the data is missing.
+    Two plugins offering one name is a conflict.
+    """
+
+
+@hookspec
+def ganlab_validate(setup: RunSetup) -> str | list[str] | None:
+    """Reject a combination that cannot work, before training starts.
+
+    ``setup`` holds the active plugin names, the data description, the
+    conditioner, the built generator and discriminator, the resolved trainer
+    settings and the options. Return ``None`` when the combination is fine,
+    or one message (or a list of them) that says what is wrong and how to fix
+    it; every message is shown and the run does not start.
+    """
+
+
+# --- models ------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ganlab_conditioner(data: DataSpec, options: Options) -> Conditioner | None:
+    """Say how a condition (a class label) enters G and D.
+
+    ``data.num_classes`` is the number of classes, or ``None`` for a dataset
+    without labels. Returns a :class:`ganlab.conditioning.Conditioner`
+    (label embeddings for G and D and how D uses them: concatenation or
+    projection), or ``None`` for an unconditional run. Single answer.
+    """
+
+
+@hookspec(firstresult=True)
+def ganlab_generator(
+    data: DataSpec, latent_dim: int, conditioner: Conditioner | None, options: Options
+) -> nn.Module:
+    """Build the generator.
+
+    Returns an ``nn.Module`` whose ``forward(z, labels=None)`` maps latent
+    noise ``z`` of shape ``(batch, latent_dim)`` (and ``(batch,)`` int64
+    labels when ``conditioner`` is not ``None``) to samples of shape
+    ``(batch, *data.shape)`` in ``[-1, 1]``; image generators end in tanh.
+    Single answer.
+    """
+
+
+@hookspec(firstresult=True)
+def ganlab_discriminator(
+    data: DataSpec, conditioner: Conditioner | None, options: Options
+) -> nn.Module:
+    """Build the discriminator (critic).
+
+    Returns an ``nn.Module`` whose ``forward(x, labels=None)`` maps samples
+    of shape ``(batch, *data.shape)`` (plus labels in a conditional run) to
+    raw scores of shape ``(batch,)`` or ``(batch, 1)``: higher means more
+    real, and there is no sigmoid at the end. Single answer.
+    """
+
+
+# --- losses ------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ganlab_d_loss(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor, options: Options
+) -> torch.Tensor:
+    """The discriminator's loss, to be minimised.
+
+    ``real_scores`` and ``fake_scores`` are raw discriminator scores of shape
+    ``(batch,)`` for real and generated samples (the batches may differ in
+    size). Returns a scalar tensor (shape ``()``) that falls when real scores
+    rise and fake scores fall. It must be a pure function of its arguments so
+    that ``ganlab verify`` can study it. Single answer.
+    """
+
+
+@hookspec(firstresult=True)
+def ganlab_g_loss(
+    fake_scores: torch.Tensor, real_scores: torch.Tensor, options: Options
+) -> torch.Tensor:
+    """The generator's loss, to be minimised.
+
+    ``fake_scores`` are raw scores ``(batch,)`` of generated samples and carry
+    the gradient to the generator; ``real_scores`` ``(batch,)`` are the scores
+    of a real batch (only computed when an implementation declares the
+    argument, as relativistic losses do). Returns a scalar tensor. Single
+    answer.
+    """
+
+
+@hookspec
+def ganlab_regularizer(
+    data: DataSpec, conditioner: Conditioner | None, options: Options
+) -> Regularizer | list[Regularizer] | None:
+    """Add regularizers: penalties, constraints and module transforms.
+
+    Returns one :class:`ganlab.regularizers.Regularizer` or a list of them
+    (or ``None``). Each has a ``name`` and a ``player`` (``"D"`` or ``"G"``)
+    and may implement any of:
+
+    * ``transform(module)``: applied once to that player's module after it is
+      built (spectral normalisation);
+    * ``penalty(batch)``: a scalar tensor added to that player's loss each
+      update, logged under its name (gradient penalty, R1, reconstruction);
+    * ``after_step(module)``: applied after each optimizer step of that player
+      (WGAN weight clipping).
+
+    The results of all active plugins add up: this is not a single-answer hook.
+    """
+
+
+# --- training ----------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ganlab_optimizer(
+    player: str, params: list[torch.nn.Parameter], train: Any
+) -> torch.optim.Optimizer:
+    """Build the optimizer of one player.
+
+    ``player`` is ``"G"`` or ``"D"``; ``params`` are that player's trainable
+    parameters; ``train`` holds the resolved trainer settings (``train.lr``,
+    ``train.betas``). Returns a ``torch.optim.Optimizer``. The default is Adam
+    with the seeds' lr 2e-4 and betas (0.5, 0.999). Single answer.
+    """
+
+
+@hookspec
+def ganlab_on_log(step: int, record: Mapping[str, float], run_dir: Path) -> None:
+    """Observe training: called at every logging step.
+
+    ``record`` is the row just appended to ``metrics.jsonl``: ``step``, the
+    losses, each named penalty, the mean real and fake scores, the gradient
+    norms of G and D and the wall time. Return value is ignored.
+    """
+
+
+@hookspec
+def ganlab_on_run_end(run_dir: Path, step: int, status: str) -> None:
+    """Called once when a run stops.
+
+    ``status`` is ``"finished"``, ``"interrupted"`` or ``"failed"``; ``step``
+    is the last completed step. Use it to write extra artifacts into
+    ``run_dir``. Return value is ignored.
+    """

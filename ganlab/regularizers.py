@@ -1,0 +1,63 @@
+"""The regularizer protocol: penalties, constraints and module transforms.
+
+One object covers the three kinds of regularization GAN papers use, so the
+trainer treats them all alike:
+
+* a penalty added to a player's loss (gradient penalty, R1);
+* a constraint applied after that player's optimizer step (weight clipping);
+* a transform applied once to that player's module (spectral normalization).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+from torch import nn
+
+Player = Literal["D", "G"]
+
+
+@dataclass
+class PenaltyBatch:
+    """What a penalty may look at during one update of its player.
+
+    ``fake`` is detached from the generator in a D update and carries the
+    generator's graph in a G update. ``discriminator`` and ``generator`` are
+    the live modules; call ``discriminator(x, labels)`` for extra scores.
+    """
+
+    real: torch.Tensor
+    fake: torch.Tensor
+    real_labels: torch.Tensor | None
+    fake_labels: torch.Tensor | None
+    real_scores: torch.Tensor | None
+    fake_scores: torch.Tensor
+    discriminator: Callable[..., torch.Tensor]
+    generator: nn.Module
+    step: int
+
+
+class Regularizer:
+    """Base class: override any of :meth:`transform`, :meth:`penalty`, :meth:`after_step`."""
+
+    name: str = "regularizer"
+    player: Player = "D"
+
+    def transform(self, module: nn.Module) -> nn.Module:
+        return module
+
+    def penalty(self, batch: PenaltyBatch) -> torch.Tensor | None:
+        return None
+
+    def after_step(self, module: nn.Module) -> None:
+        return None
+
+    # The trainer asks these so it can skip work, e.g. computing real scores.
+    @property
+    def has_penalty(self) -> bool:
+        return type(self).penalty is not Regularizer.penalty
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} on {self.player}>"

@@ -1,0 +1,160 @@
+"""Turning a run request into everything training needs, failing before training.
+
+All checks that can fail on user input happen here: plugin selection and
+conflicts, options, trainer settings, the device, the data, the models,
+``ganlab_validate``. Only then is a run folder touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganlab.conditioning import Conditioner
+from ganlab.config import RunRequest, TrainConfig, resolve_train
+from ganlab.datasets import DataRequest, DataSpec, LoadedData, default_data_root, load_image_folder
+from ganlab.errors import ConfigError, DataError, PluginError
+from ganlab.manager import GanlabPluginManager, Selection
+from ganlab.options import Options
+from ganlab.regularizers import Regularizer
+
+
+@dataclass
+class RunSetup:
+    """A run, fully resolved and built; what ``ganlab_validate`` sees."""
+
+    selection: Selection
+    train: TrainConfig
+    options: Options
+    device: torch.device
+    loaded: LoadedData
+    conditioner: Conditioner | None
+    generator: nn.Module
+    discriminator: nn.Module
+    regularizers: list[Regularizer]
+
+    @property
+    def plugins(self) -> list[str]:
+        return self.selection.active
+
+    @property
+    def data(self) -> DataSpec:
+        return self.loaded.spec
+
+    def regularizers_for(self, player: str) -> list[Regularizer]:
+        return [r for r in self.regularizers if r.player == player]
+
+
+def call_each(selection: Selection, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call every active implementation of a hook, keeping who answered what."""
+    results = []
+    for impl in getattr(selection.hook, hook_name).get_hookimpls():
+        args = {k: kwargs[k] for k in impl.argnames}
+        results.append((impl.plugin_name, impl.function(**args)))
+    return results
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but PyTorch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def load_data(selection: Selection, train: TrainConfig, options: Options) -> LoadedData:
+    factories: dict[str, tuple[str, Any]] = {}
+    for plugin, offered in call_each(selection, "ganlab_datasets", options=options):
+        for name, factory in (offered or {}).items():
+            if name in factories:
+                raise PluginError(
+                    f"plugins {factories[name][0]!r} and {plugin!r} both offer dataset {name!r}"
+                )
+            factories[name] = (plugin, factory)
+    request = DataRequest(
+        name=train.data,
+        root=Path(train.data_root).expanduser() if train.data_root else default_data_root(),
+        image_size=train.image_size or None,
+        seed=train.seed,
+        options=options,
+    )
+    if train.data in factories:
+        loaded = factories[train.data][1](request)
+    elif Path(train.data).expanduser().is_dir():
+        loaded = load_image_folder(Path(train.data).expanduser(), request)
+    else:
+        hint = "no such folder" if any(c in train.data for c in "/\\.~") else "unknown dataset"
+        raise DataError(
+            f"{hint} {train.data!r}; --data takes one of {', '.join(factories)} or an image folder"
+        )
+    if not isinstance(loaded, LoadedData):
+        raise PluginError(f"dataset {train.data!r} did not return ganlab.datasets.LoadedData")
+    return loaded
+
+
+def _flatten(results: list[Any]) -> list[Any]:
+    out = []
+    for r in results:
+        if r is None:
+            continue
+        out.extend(r if isinstance(r, (list, tuple)) else [r])
+    return out
+
+
+def _check_module(module: Any, hook_name: str, selection: Selection) -> nn.Module:
+    if not isinstance(module, nn.Module):
+        who = ", ".join(selection.implementers(hook_name)) or "no plugin"
+        raise PluginError(f"{hook_name} ({who}) returned {type(module).__name__}, not an nn.Module")
+    return module
+
+
+def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
+    selection = pm.select(request.plugins)
+    options = selection.build_options(request.options)
+    suggestions = [(p, dict(v)) for p, v in call_each(selection, "ganlab_train_defaults", options=options) if v]
+    train = resolve_train(request.train, suggestions)
+    device = resolve_device(train.device)
+    loaded = load_data(selection, train, options)
+    spec = loaded.spec
+    hook = selection.hook
+    conditioner = hook.ganlab_conditioner(data=spec, options=options)
+    generator = _check_module(
+        hook.ganlab_generator(data=spec, latent_dim=train.latent_dim, conditioner=conditioner, options=options),
+        "ganlab_generator",
+        selection,
+    )
+    discriminator = _check_module(
+        hook.ganlab_discriminator(data=spec, conditioner=conditioner, options=options),
+        "ganlab_discriminator",
+        selection,
+    )
+    regularizers = _flatten(hook.ganlab_regularizer(data=spec, conditioner=conditioner, options=options))
+    for reg in regularizers:
+        if getattr(reg, "player", None) not in ("D", "G") or not getattr(reg, "name", None):
+            raise PluginError(f"regularizer {reg!r} needs a name and player 'D' or 'G'")
+    for reg in regularizers:
+        if reg.player == "D":
+            discriminator = reg.transform(discriminator)
+        else:
+            generator = reg.transform(generator)
+    setup = RunSetup(
+        selection, train, options, device, loaded, conditioner,
+        generator.to(device), discriminator.to(device), regularizers,
+    )
+    messages = _flatten(hook.ganlab_validate(setup=setup))
+    if messages:
+        raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(map(str, messages)))
+    return setup
+
+
+def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    hook = setup.selection.hook
+    opts = []
+    for player, module in (("G", setup.generator), ("D", setup.discriminator)):
+        params = [p for p in module.parameters() if p.requires_grad]
+        opts.append(hook.ganlab_optimizer(player=player, params=params, train=setup.train))
+    return opts[0], opts[1]

@@ -1,0 +1,318 @@
+"""The training loop: D and G take turns, ``n_critic`` D updates per G update.
+
+Every random draw comes from a stream whose state is checkpointed (the global
+torch RNG for dropout and penalties, ``noise`` for z and fake labels, the
+batcher's shuffling), so a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganlab import __version__
+from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
+from ganlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from ganlab.datasets import Batcher
+from ganlab.errors import CheckpointError, PluginError, TrainingDiverged
+from ganlab.regularizers import PenaltyBatch
+from ganlab.setup import RunSetup, build_optimizers
+
+SAMPLES_UNCONDITIONAL = 64
+SAMPLES_PER_CLASS = 10
+SCATTER_POINTS = 2500
+
+
+def _grad_norm(module: torch.nn.Module) -> float:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+def _scores(module, x, labels) -> torch.Tensor:
+    out = module(x) if labels is None else module(x, labels)
+    if out.dim() > 2 or (out.dim() == 2 and out.shape[1] != 1) or out.shape[0] != x.shape[0]:
+        raise PluginError(
+            f"the discriminator returned scores of shape {tuple(out.shape)}; "
+            f"expected ({x.shape[0]},) or ({x.shape[0]}, 1)"
+        )
+    return out.reshape(-1)
+
+
+class Trainer:
+    def __init__(self, setup: RunSetup, run_dir: Path, quiet: bool = False, log=print):
+        self.setup = setup
+        self.run_dir = Path(run_dir)
+        self.quiet = quiet
+        self.log = log
+        t = setup.train
+        self.G, self.D = setup.generator, setup.discriminator
+        self.device = setup.device
+        self.opt_g, self.opt_d = build_optimizers(setup)
+        self.hook = setup.selection.hook
+        self.options = setup.options
+        self.cond = setup.conditioner
+        torch.manual_seed(t.seed)
+        self.batcher = Batcher(setup.loaded, t.batch_size, self.device, seed=t.seed)
+        self.noise = torch.Generator(device=self.device)
+        self.noise.manual_seed(t.seed + 1)
+        self.fixed_z, self.fixed_labels = self._fixed_inputs(t.seed + 2)
+        self.d_regs = setup.regularizers_for("D")
+        self.g_regs = setup.regularizers_for("G")
+        self.g_needs_real = setup.selection.wants_argument("ganlab_g_loss", "real_scores")
+        self.step = 0
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.stop_requested = False
+        self.wall_offset = 0.0
+
+    # -- inputs ---------------------------------------------------------------
+
+    def _fixed_inputs(self, seed: int):
+        gen = torch.Generator().manual_seed(seed)
+        if self.setup.data.kind == "points":
+            n, labels = SCATTER_POINTS, None
+        elif self.cond is not None:
+            labels = self.cond.grid_labels(SAMPLES_PER_CLASS)
+            n = len(labels)
+        else:
+            n, labels = SAMPLES_UNCONDITIONAL, None
+        z = torch.randn(n, self.setup.train.latent_dim, generator=gen)
+        return z.to(self.device), (labels.to(self.device) if labels is not None else None)
+
+    def _latent(self, n: int):
+        z = torch.randn(n, self.setup.train.latent_dim, generator=self.noise, device=self.device)
+        labels = self.cond.sample_labels(n, self.noise, self.device) if self.cond is not None else None
+        return z, labels
+
+    def _generate(self, z, labels):
+        return self.G(z) if labels is None else self.G(z, labels)
+
+    # -- one update of each player -------------------------------------------
+
+    def _penalties(self, regs, batch: PenaltyBatch) -> dict[str, torch.Tensor]:
+        out = {}
+        for reg in regs:
+            value = reg.penalty(batch)
+            if value is not None:
+                out[reg.name] = value
+        return out
+
+    def d_update(self, want_stats: bool) -> dict[str, Any]:
+        B = self.setup.train.batch_size
+        real, real_labels = self.batcher.next()
+        z, fake_labels = self._latent(B)
+        with torch.no_grad():
+            fake = self._generate(z, fake_labels)
+        real_scores = _scores(self.D, real, real_labels)
+        fake_scores = _scores(self.D, fake, fake_labels)
+        loss = self.hook.ganlab_d_loss(real_scores=real_scores, fake_scores=fake_scores, options=self.options)
+        penalties = {}
+        if self.d_regs:
+            penalties = self._penalties(self.d_regs, PenaltyBatch(
+                real, fake, real_labels, fake_labels, real_scores, fake_scores, self.D, self.G, self.step))
+        total = loss + sum(penalties.values()) if penalties else loss
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        stats = {"grad_norm_d": _grad_norm(self.D)} if want_stats else {}
+        self.opt_d.step()
+        for reg in self.d_regs:
+            reg.after_step(self.D)
+        self._last_real = (real, real_labels)
+        return {"d_loss": loss, "real_scores": real_scores, "fake_scores": fake_scores,
+                "penalties": penalties, **stats}
+
+    def g_update(self, want_stats: bool) -> dict[str, Any]:
+        B = self.setup.train.batch_size
+        z, fake_labels = self._latent(B)
+        self.D.requires_grad_(False)  # D's gradients are not needed for G's update
+        try:
+            fake = self._generate(z, fake_labels)
+            fake_scores = _scores(self.D, fake, fake_labels)
+            real, real_labels = self._last_real
+            real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
+            loss = self.hook.ganlab_g_loss(fake_scores=fake_scores, real_scores=real_scores, options=self.options)
+            penalties = {}
+            if self.g_regs:
+                penalties = self._penalties(self.g_regs, PenaltyBatch(
+                    real, fake, real_labels, fake_labels, real_scores, fake_scores, self.D, self.G, self.step))
+            total = loss + sum(penalties.values()) if penalties else loss
+            self.opt_g.zero_grad(set_to_none=True)
+            total.backward()
+        finally:
+            self.D.requires_grad_(True)
+        stats = {"grad_norm_g": _grad_norm(self.G)} if want_stats else {}
+        self.opt_g.step()
+        for reg in self.g_regs:
+            reg.after_step(self.G)
+        return {"g_loss": loss, "penalties": penalties, **stats}
+
+    def train_step(self, want_stats: bool) -> dict[str, Any]:
+        for _ in range(self.setup.train.n_critic):
+            d = self.d_update(want_stats)
+        g = self.g_update(want_stats)
+        return {**d, **g, "penalties": {**d["penalties"], **g["penalties"]}}
+
+    # -- state ----------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "ganlab_version": __version__,
+            "plugins": list(self.setup.plugins),
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "rng_noise": self.noise.get_state(),
+            "batcher": self.batcher.state_dict(),
+            "wall_time": self.wall_time(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if list(state.get("plugins", [])) != list(self.setup.plugins):
+            raise CheckpointError(
+                f"the checkpoint was written by plugins {state.get('plugins')}, "
+                f"but this run uses {self.setup.plugins}"
+            )
+        try:
+            self.G.load_state_dict(state["generator"])
+            self.D.load_state_dict(state["discriminator"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"the checkpoint does not fit this run's models: {exc}") from None
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.noise.set_state(state["rng_noise"].to(self.noise.get_state().device))
+        self.batcher.load_state_dict(state["batcher"])
+        self.step = int(state["step"])
+        self.wall_offset = float(state.get("wall_time", 0.0))
+
+    def resume(self) -> None:
+        self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, self.device))
+        if self.metrics_path.is_file():  # drop rows logged after the checkpoint
+            rows = [l for l in self.metrics_path.read_text().splitlines() if l.strip()]
+            kept = [l for l in rows if json.loads(l)["step"] <= self.step]
+            self.metrics_path.write_text("".join(l + "\n" for l in kept))
+
+    def wall_time(self) -> float:
+        return self.wall_offset + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0)
+
+    def save_checkpoint(self) -> None:
+        save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+
+    # -- artifacts ------------------------------------------------------------
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            fake = self._generate(self.fixed_z, self.fixed_labels)
+        finally:
+            self.G.train(was_training)
+        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        if self.setup.data.kind == "points":
+            real = self.setup.loaded.data[:SCATTER_POINTS]
+            save_scatter(real, fake, path, f"{self.setup.data.name}, step {self.step}")
+        else:
+            nrow = SAMPLES_PER_CLASS if self.fixed_labels is not None else 8
+            save_image_grid(fake, path, nrow=nrow)
+        return path
+
+    # -- the loop -------------------------------------------------------------
+
+    def _record(self, out: dict[str, Any]) -> dict[str, float]:
+        record = {"step": self.step, "d_loss": float(out["d_loss"].detach()), "g_loss": float(out["g_loss"].detach())}
+        for name, value in out["penalties"].items():
+            record[f"penalty/{name}"] = float(value.detach())
+        record["real_score"] = float(out["real_scores"].detach().mean())
+        record["fake_score"] = float(out["fake_scores"].detach().mean())
+        record["grad_norm_g"] = out.get("grad_norm_g", float("nan"))
+        record["grad_norm_d"] = out.get("grad_norm_d", float("nan"))
+        record["time"] = round(self.wall_time(), 3)
+        return record
+
+    def _check_finite(self, out: dict[str, Any]) -> None:
+        values = [out["d_loss"], out["g_loss"], *out["penalties"].values()]
+        if bool(torch.isfinite(torch.stack([v.detach().float() for v in values])).all()):
+            return
+        names = ["d_loss", "g_loss", *out["penalties"]]
+        shown = ", ".join(f"{n}={float(v):.4g}" for n, v in zip(names, values))
+        ckpt = self.run_dir / CHECKPOINT_NAME
+        kept = f"the last good checkpoint {ckpt} is intact" if ckpt.exists() else "no checkpoint was written yet"
+        raise TrainingDiverged(
+            f"a loss became non-finite at step {self.step + 1} ({shown}); training stopped and "
+            f"{kept}. Try a lower --lr, a regularizer (e.g. --plugin sn), or another --seed."
+        )
+
+    def _install_sigint(self):
+        def handler(signum, frame):
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            self.log("\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+
+        try:
+            return signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not in the main thread
+            return None
+
+    def fit(self) -> str:
+        from tqdm import tqdm
+
+        t = self.setup.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._t0 = time.perf_counter()
+        previous = self._install_sigint()
+        bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True)
+        status = "failed"
+        try:
+            with open(self.metrics_path, "a") as metrics:
+                while self.step < t.steps and not self.stop_requested:
+                    log_now = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
+                    out = self.train_step(want_stats=log_now)
+                    self._check_finite(out)
+                    self.step += 1
+                    bar.update(1)
+                    if log_now:
+                        record = self._record(out)
+                        metrics.write(json.dumps(record) + "\n")
+                        metrics.flush()
+                        self._show(bar, record)
+                        self.hook.ganlab_on_log(step=self.step, record=record, run_dir=self.run_dir)
+                    if self.step % t.sample_every == 0:
+                        self.save_samples()
+                    if self.step % t.checkpoint_every == 0:
+                        self.save_checkpoint()
+            status = "interrupted" if self.stop_requested else "finished"
+            if self.step % t.sample_every:
+                self.save_samples()
+            if self.step % t.checkpoint_every:
+                self.save_checkpoint()
+        finally:
+            bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            plot_losses(self.metrics_path, self.run_dir / "losses.png")
+            self.hook.ganlab_on_run_end(run_dir=self.run_dir, step=self.step, status=status)
+        return status
+
+    def _show(self, bar, record: dict[str, float]) -> None:
+        shown = {"d_loss": record["d_loss"], "g_loss": record["g_loss"],
+                 "D(x)": record["real_score"], "D(G(z))": record["fake_score"]}
+        if not self.quiet:
+            bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()}, refresh=False)
+            return
+        every = max(self.setup.train.log_every, self.setup.train.steps // 20)
+        if self.step % every == 0 or self.step == self.setup.train.steps:
+            rate = self.step / max(self.wall_time(), 1e-9)
+            parts = " ".join(f"{k}={v:.4f}" for k, v in shown.items())
+            self.log(f"step {self.step}/{self.setup.train.steps} {parts} ({rate:.1f} steps/s)")

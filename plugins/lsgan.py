@@ -1,0 +1,77 @@
+"""Least-squares GAN (Mao et al. 2017).
+
+D minimises 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2] and G minimises
+1/2 E[(D(G(z)) - c)^2]. The default coding a=0, b=1, c=1 is the paper's
+experimental one; ``preset=pearson`` (a=-1, b=1, c=0) satisfies b-c=1 and
+b-a=2, under which minimising G minimises the Pearson chi-square divergence
+between p_d + p_g and 2 p_g.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from ganlab import hookimpl
+
+PRESETS = {"pearson": (-1.0, 1.0, 0.0), "binary": (0.0, 1.0, 1.0)}
+
+
+@dataclass
+class LSGANOptions:
+    a: float = field(default=0.0, metadata={"help": "D's target for fake samples"})
+    b: float = field(default=1.0, metadata={"help": "D's target for real samples"})
+    c: float = field(default=1.0, metadata={"help": "G's target for its samples"})
+    preset: Literal["none", "pearson", "binary"] = field(
+        default="none", metadata={"help": "set a, b, c at once: pearson = -1,1,0; binary = 0,1,1"}
+    )
+    sigmoid: bool = field(
+        default=False, metadata={"help": "squash scores with a sigmoid first, as seed 000's code does"}
+    )
+
+    def __post_init__(self):
+        if self.preset != "none":
+            if (self.a, self.b, self.c) != (0.0, 1.0, 1.0):
+                raise ValueError("give either preset or a, b, c, not both")
+            self.a, self.b, self.c = PRESETS[self.preset]
+        if self.a == self.b:
+            raise ValueError(f"a and b must differ (a = b = {self.a} gives D nothing to learn)")
+        if self.sigmoid:
+            out = [f"{k}={v}" for k, v in (("a", self.a), ("b", self.b), ("c", self.c)) if not 0 <= v <= 1]
+            if out:
+                warnings.warn(
+                    f"lsgan.sigmoid squashes scores into (0, 1), so target(s) {', '.join(out)} "
+                    "can never be reached",
+                    UserWarning,
+                    stacklevel=2,
+                )
+
+
+@hookimpl
+def ganlab_options():
+    return LSGANOptions
+
+
+def _squash(scores, opts):
+    return torch.sigmoid(scores) if opts.sigmoid else scores
+
+
+def d_loss(real_scores, fake_scores, opts: LSGANOptions):
+    real = _squash(real_scores, opts)
+    fake = _squash(fake_scores, opts)
+    return 0.5 * ((real - opts.b) ** 2).mean() + 0.5 * ((fake - opts.a) ** 2).mean()
+
+
+def g_loss(fake_scores, opts: LSGANOptions):
+    return 0.5 * ((_squash(fake_scores, opts) - opts.c) ** 2).mean()
+
+
+@hookimpl
+def ganlab_d_loss(real_scores, fake_scores, options):
+    return d_loss(real_scores, fake_scores, options[LSGANOptions])
+
+
+@hookimpl
+def ganlab_g_loss(fake_scores, options):
+    return g_loss(fake_scores, options[LSGANOptions])
