@@ -7,6 +7,7 @@ a per-item ``DataLoader`` would cost more than the MLP step itself.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -107,6 +108,7 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+@functools.lru_cache(maxsize=4)
 def _read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as fh:
         raw = fh.read()
@@ -122,7 +124,7 @@ def load_embedded_mnist(request: DataRequest) -> LoadedData:
             raise DataError(
                 f"the embedded MNIST file {fname} is missing or damaged; reinstall ganlab"
             )
-    images = torch.from_numpy(_read_idx(paths["images"]).copy()).unsqueeze(1)
+    images = torch.from_numpy(_read_idx(paths["images"]).copy()).unsqueeze(1)  # copy: cached array is read-only
     labels = torch.from_numpy(_read_idx(paths["labels"]).astype(np.int64))
     images = resize_images(images, request.image_size)
     return LoadedData(

@@ -168,7 +168,12 @@ def make_plugin_manager(autoload: bool | None = None) -> GanlabPluginManager:
 
     pm = GanlabPluginManager()
     for name, module_name in BUILTINS.items():
-        pm.add_plugin(importlib.import_module(module_name), name)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # keep the other plugins usable
+            pm.infos[name] = PluginInfo(name, "built-in", None, None, _describe(exc))
+            continue
+        pm.add_plugin(module, name)
     if autoload is None:
         autoload = not os.environ.get(AUTOLOAD_ENV)
     if autoload:
