@@ -223,12 +223,13 @@ def load_image_folder(path: Path, request: DataRequest) -> LoadedData:
     size = request.image_size or 64
     classes = sorted({p.parent.relative_to(path).parts[0] for p in files if p.parent != Path(path)})
     use_labels = len(classes) > 1 and all(p.parent != Path(path) for p in files)
-    first = Image.open(files[0])
-    mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
+    mode = None
     arrays, labels = [], []
     for p in files:
         try:
             with Image.open(p) as im:
+                # The first image decides: grayscale folders stay one channel.
+                mode = mode or ("L" if im.mode in ("L", "1", "I;16") else "RGB")
                 im = im.convert(mode)
                 side = min(im.size)
                 left, top = (im.width - side) // 2, (im.height - side) // 2
@@ -257,14 +258,15 @@ class Batcher:
     same batches in the same order.
     """
 
-    def __init__(self, loaded: LoadedData, batch_size: int, device: torch.device, seed: int):
+    def __init__(self, loaded: LoadedData, batch_size: int, device: torch.device, seed: int, labels: bool = True):
         if batch_size > len(loaded):
             raise DataError(
                 f"--batch-size {batch_size} is larger than the dataset ({len(loaded)} samples)"
             )
         self.loaded = loaded
         self.data = loaded.data.to(device)
-        self.labels = loaded.labels.to(device) if loaded.labels is not None else None
+        # Unconditional runs get no labels, so models never see them.
+        self.labels = loaded.labels.to(device) if labels and loaded.labels is not None else None
         self.batch_size = batch_size
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)

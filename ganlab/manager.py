@@ -109,6 +109,7 @@ class GanlabPluginManager(pluggy.PluginManager):
         info = PluginInfo(name, source, version, plugin)
         self.infos[name] = info
         try:
+            hash(plugin)  # pluggy keeps plugins in sets
             _check_hook_names(plugin)
             self.register(plugin, name=name)
         except Exception as exc:  # a third-party plugin may fail in any way

@@ -118,6 +118,7 @@ def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
     suggestions = [(p, dict(v)) for p, v in call_each(selection, "ganlab_train_defaults", options=options) if v]
     train = resolve_train(request.train, suggestions)
     device = resolve_device(train.device)
+    torch.manual_seed(train.seed)  # model initialisation and every global draw after it
     loaded = load_data(selection, train, options)
     spec = loaded.spec
     hook = selection.hook

@@ -56,8 +56,7 @@ class Trainer:
         self.hook = setup.selection.hook
         self.options = setup.options
         self.cond = setup.conditioner
-        torch.manual_seed(t.seed)
-        self.batcher = Batcher(setup.loaded, t.batch_size, self.device, seed=t.seed)
+        self.batcher = Batcher(setup.loaded, t.batch_size, self.device, seed=t.seed, labels=self.cond is not None)
         self.noise = torch.Generator(device=self.device)
         self.noise.manual_seed(t.seed + 1)
         self.fixed_z, self.fixed_labels = self._fixed_inputs(t.seed + 2)
@@ -240,12 +239,21 @@ class Trainer:
         record["time"] = round(self.wall_time(), 3)
         return record
 
+    def advance(self) -> dict[str, float] | None:
+        """One step exactly as the loop runs it; returns the metrics row on logging steps."""
+        t = self.setup.train
+        log_now = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
+        out = self.train_step(want_stats=log_now)
+        self._check_finite(out)
+        self.step += 1
+        return self._record(out) if log_now else None
+
     def _check_finite(self, out: dict[str, Any]) -> None:
         values = [out["d_loss"], out["g_loss"], *out["penalties"].values()]
         if bool(torch.isfinite(torch.stack([v.detach().float() for v in values])).all()):
             return
         names = ["d_loss", "g_loss", *out["penalties"]]
-        shown = ", ".join(f"{n}={float(v):.4g}" for n, v in zip(names, values))
+        shown = ", ".join(f"{n}={float(v.detach()):.4g}" for n, v in zip(names, values))
         ckpt = self.run_dir / CHECKPOINT_NAME
         kept = f"the last good checkpoint {ckpt} is intact" if ckpt.exists() else "no checkpoint was written yet"
         raise TrainingDiverged(
@@ -277,13 +285,9 @@ class Trainer:
         try:
             with open(self.metrics_path, "a") as metrics:
                 while self.step < t.steps and not self.stop_requested:
-                    log_now = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
-                    out = self.train_step(want_stats=log_now)
-                    self._check_finite(out)
-                    self.step += 1
+                    record = self.advance()
                     bar.update(1)
-                    if log_now:
-                        record = self._record(out)
+                    if record is not None:
                         metrics.write(json.dumps(record) + "\n")
                         metrics.flush()
                         self._show(bar, record)

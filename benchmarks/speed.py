@@ -1,0 +1,125 @@
+"""How much does the plugin layer cost? ganlab's training step vs a hand-written loop.
+
+Both sides train the seeds' LSGAN MLP on MNIST at batch 64 with the same math:
+per step, one D update on a real batch and a fresh fake batch (generated without
+grad), then one G update on fresh noise with D frozen; Adam(2e-4, (0.5, 0.999));
+losses 1/2 E(D(x)-1)^2 + 1/2 E(D(G(z)))^2 and 1/2 E(D(G(z))-1)^2.
+
+The ganlab side runs ``Trainer.advance()``, exactly what ``ganlab run`` executes
+per step (hook calls, finiteness guard, metrics every 10 steps). They run in the
+same process, interleaved in blocks with alternating order, so machine noise
+hits both alike. Prints ms/step for each and their ratio (target: <= 1.02).
+
+    python benchmarks/speed.py [--rounds 12] [--block 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import torch
+from torch import nn
+
+os.environ.setdefault("GANLAB_OFFLINE", "1")
+
+from ganlab.config import RunRequest  # noqa: E402
+from ganlab.manager import make_plugin_manager  # noqa: E402
+from ganlab.run import prepare_run  # noqa: E402
+
+LATENT, BATCH = 96, 64
+
+
+def hand_written(images_uint8: torch.Tensor, seed: int):
+    """A plain PyTorch LSGAN loop with the seeds' MLP, no ganlab involved."""
+    torch.manual_seed(seed)
+
+    def g_block(i, o):
+        return [nn.Linear(i, o), nn.BatchNorm1d(o), nn.GELU()]
+
+    G = nn.Sequential(*g_block(LATENT, 128), *g_block(128, 256), *g_block(256, 512), *g_block(512, 1024),
+                      nn.Linear(1024, 784), nn.Tanh())
+    widths = [784, 512, 256, 128, 64, 32]
+    d_layers = []
+    for i, o in zip(widths, widths[1:]):
+        d_layers += [nn.Linear(i, o), nn.GELU()]
+    D = nn.Sequential(nn.Flatten(), *d_layers, nn.Linear(32, 1))
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    gen = torch.Generator().manual_seed(seed)
+    n = len(images_uint8)
+    state = {"perm": torch.randperm(n, generator=gen), "pos": 0}
+
+    def batch():
+        if state["pos"] + BATCH > n:
+            state["perm"], state["pos"] = torch.randperm(n, generator=gen), 0
+        idx = state["perm"][state["pos"]: state["pos"] + BATCH]
+        state["pos"] += BATCH
+        return images_uint8[idx].float().div_(127.5).sub_(1.0)
+
+    def step():
+        real = batch()
+        with torch.no_grad():
+            fake = G(torch.randn(BATCH, LATENT, generator=gen)).view(BATCH, 1, 28, 28)
+        d_loss = 0.5 * (D(real) - 1).pow(2).mean() + 0.5 * D(fake).pow(2).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        fake = G(torch.randn(BATCH, LATENT, generator=gen)).view(BATCH, 1, 28, 28)
+        g_loss = 0.5 * (D(fake) - 1).pow(2).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        D.requires_grad_(True)
+        opt_g.step()
+
+    return step
+
+
+def ganlab_step(out_dir: str, seed: int):
+    request = RunRequest(["lsgan"], {"data": "mnist-embedded", "batch_size": BATCH, "seed": seed,
+                                     "steps": 10**9, "device": "cpu"}, {})
+    trainer = prepare_run(make_plugin_manager(autoload=False), request, out=out_dir, quiet=True)
+    return trainer.advance, trainer.setup.loaded.data
+
+
+def time_block(step, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - start) / n * 1e3
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--block", type=int, default=50, help="steps per timed block")
+    parser.add_argument("--warmup", type=int, default=30)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        ours, images = ganlab_step(os.path.join(tmp, "run"), seed=0)
+        baseline = hand_written(images, seed=0)
+        for step in (ours, baseline):
+            time_block(step, args.warmup)
+        times = {"hand-written": [], "ganlab": []}
+        for r in range(args.rounds):
+            order = [("hand-written", baseline), ("ganlab", ours)]
+            for name, step in (order if r % 2 == 0 else order[::-1]):
+                times[name].append(time_block(step, args.block))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratios = [g / h for g, h in zip(times["ganlab"], times["hand-written"])]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
+          f"{args.rounds} rounds x {args.block} steps, interleaved")
+    for name, values in times.items():
+        print(f"{name:>13}: {med[name]:.3f} ms/step (median; min {min(values):.3f}, max {max(values):.3f})")
+    ratio = statistics.median(ratios)
+    print(f"ratio ganlab / hand-written: {ratio:.3f} (median of per-round ratios; "
+          f"min {min(ratios):.3f}, max {max(ratios):.3f}; target <= 1.02)")
+    return {"ms": med, "ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()
