@@ -195,7 +195,8 @@ class Trainer:
         self.wall_offset = float(state.get("wall_time", 0.0))
 
     def resume(self) -> None:
-        self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, self.device))
+        # RNG states must stay on the CPU; modules and optimizers move tensors themselves.
+        self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, "cpu"))
         if self.metrics_path.is_file():  # drop rows logged after the checkpoint
             rows = [l for l in self.metrics_path.read_text().splitlines() if l.strip()]
             kept = [l for l in rows if json.loads(l)["step"] <= self.step]

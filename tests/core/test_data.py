@@ -135,3 +135,28 @@ def test_batcher_has_no_per_item_loader(tmp_path):
     assert b.data.data_ptr() == loaded.data.data_ptr() or b.data.device.type != "cpu"
     x, y = b.next()
     assert x.shape == (64, 1, 28, 28) and x.dtype == torch.float32 and y.shape == (64,)
+
+
+def test_with_a_network_torchvision_downloads_into_data_root(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    import ganlab.datasets as gd
+
+    calls = []
+
+    class FakeMNIST:
+        mirrors = ["https://example.invalid/mnist/"]
+
+        def __init__(self, root, train, download):
+            calls.append((root, train, download))
+            if not download:
+                raise RuntimeError("Dataset not found. You can use download=True to download it")
+            self.data = torch.zeros(60000, 28, 28, dtype=torch.uint8)
+            self.targets = torch.arange(60000) % 10
+
+    monkeypatch.setattr(tvd, "MNIST", FakeMNIST)
+    monkeypatch.setattr(gd, "network_reachable", lambda url, timeout=3.0: url == FakeMNIST.mirrors[0])
+    loaded = load_torchvision("mnist", request(tmp_path))
+    assert calls == [(str(tmp_path), True, False), (str(tmp_path), True, True)]
+    assert loaded.data.shape == (60000, 1, 28, 28) and loaded.identity["name"] == "mnist"
+    assert "60,000" in loaded.source
