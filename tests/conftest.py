@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
+
+# Test models are tiny: one thread avoids spin-waiting that costs more than the math.
+torch.set_num_threads(1)
 
 # Tests never touch the network; --data mnist falls back to the embedded set.
 os.environ["GANLAB_OFFLINE"] = "1"

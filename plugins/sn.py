@@ -1,0 +1,96 @@
+"""Spectral normalization (Miyato, Kataoka, Koyama & Yoshida 2018).
+
+Every weight W of a linear or convolutional layer is replaced by
+W / sigma(W), where sigma(W) is W's largest singular value, estimated by
+power iteration (``n_power_iterations`` steps each training forward, with
+u and v carried over between steps). A normalised layer is 1-Lipschitz, and
+so are ReLU and LeakyReLU, so a D built from them is 1-Lipschitz (batch
+norm, if D has it, is not constrained). Seed 003 lists it beside WGAN's
+weight clipping as a way to constrain the critic; seed 000's cGAN wraps its
+D's hidden layers this way.
+
+A convolution's kernel is normalised as the matrix (out, in * kh * kw), as in
+the paper; that bounds, but is not equal to, the convolution operator's norm.
+For ``ConvTranspose`` the output channels are dim 1 of the weight
+(in, out, kh, kw), so the matrix is built with ``dim=1``.
+
+Embedding layers are left alone: an embedding is a table looked up by a
+discrete label, not a linear map of D's input, so its scale does not enter
+D's Lipschitz constant with respect to x in concat mode. (In projection mode
+the row embed(y) multiplies D's features; the paper normalises that table
+too, which this plugin does not: a projection run keeps that term
+unconstrained.)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ganlab import hookimpl
+from ganlab.regularizers import Regularizer
+
+WRAPPED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+@dataclass
+class SNOptions:
+    generator: bool = field(default=False, metadata={"help": "also normalise G's layers (as in SAGAN)"})
+    n_power_iterations: int = field(
+        default=1, metadata={"help": "power-iteration steps per training forward (the paper uses 1)"}
+    )
+
+    def __post_init__(self):
+        if self.n_power_iterations < 1:
+            raise ValueError(f"n_power_iterations must be at least 1, got {self.n_power_iterations}")
+
+
+@hookimpl
+def ganlab_options():
+    return SNOptions
+
+
+def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> int:
+    """Wrap every Linear and Conv weight of ``module`` in place; returns how many."""
+    count = 0
+    for layer in list(module.modules()):
+        if not isinstance(layer, WRAPPED) or parametrize.is_parametrized(layer, "weight"):
+            continue  # already parametrized (e.g. by the architecture itself): keep that
+        spectral_norm(layer, n_power_iterations=n_power_iterations, dim=1 if isinstance(layer, TRANSPOSED) else 0)
+        count += 1
+    return count
+
+
+class SpectralNorm(Regularizer):
+    name = "spectral_norm"
+
+    def __init__(self, player: str, n_power_iterations: int = 1):
+        self.player = player
+        self.n_power_iterations = n_power_iterations
+
+    def transform(self, module: nn.Module) -> nn.Module:
+        wrapped = apply_spectral_norm(module, self.n_power_iterations)
+        # A module without parameters (e.g. dcgan's stand-in for data it cannot
+        # model, which validation then reports) has nothing to normalise.
+        if not wrapped and any(True for _ in module.parameters()):
+            warnings.warn(
+                f"sn found no Linear or Conv layer in {self.player} ({type(module).__name__}); "
+                "spectral normalization has no effect there",
+                UserWarning,
+                stacklevel=2,
+            )
+        return module
+
+
+@hookimpl
+def ganlab_regularizer(options):
+    opts = options[SNOptions]
+    regs = [SpectralNorm("D", opts.n_power_iterations)]
+    if opts.generator:
+        regs.append(SpectralNorm("G", opts.n_power_iterations))
+    return regs
