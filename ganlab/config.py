@@ -121,6 +121,7 @@ def resolve_train(
     given: dict[str, Any], suggestions: list[tuple[str, dict[str, Any]]]
 ) -> TrainConfig:
     """Defaults < plugin suggestions < user values; two plugins disagreeing is an error."""
+    given = parse_train_values(given, "the run request")
     suggested: dict[str, tuple[str, Any]] = {}
     for plugin, values in suggestions:
         for key, raw in parse_train_values(values, f"ganlab_train_defaults of {plugin!r}").items():

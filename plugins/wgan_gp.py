@@ -1,0 +1,158 @@
+"""WGAN with gradient penalty (Gulrajani, Ahmed, Arjovsky, Dumoulin & Courville 2017).
+
+The losses are WGAN's (see :mod:`ganlab.plugins.wgan`); the critic is kept
+Lipschitz by a soft constraint instead of weight clipping. A differentiable
+function is 1-Lipschitz iff its gradient has norm at most 1 everywhere, and
+the optimal critic has norm exactly 1 on lines between coupled real and fake
+points, so the critic's loss gets
+
+    λ · E_x̂[(‖∇_x̂ D(x̂)‖₂ - 1)²],   x̂ = ε·x + (1 - ε)·G(z),  ε ~ U[0, 1],
+
+with one ε per sample and the norm taken per sample over all its
+dimensions (λ = 10). The ``one_sided`` variant penalises only norms above 1,
+max(0, ‖∇‖ - 1)², which is the Lipschitz condition itself.
+
+The penalty is a sum of one term per sample, which is only meaningful when
+each score depends on its own sample alone: batch norm in the critic mixes
+the batch, so this plugin rejects it (the paper uses layer norm instead).
+Trainer defaults are the paper's: Adam with lr 1e-4 and betas (0, 0.9),
+n_critic = 5, and no weight clipping.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ganlab import hookimpl
+from ganlab.plugins.wgan import d_loss, g_loss
+from ganlab.regularizers import PenaltyBatch, Regularizer
+
+__all__ = ["WGANGPOptions", "GradientPenalty", "gradient_penalty", "interpolate", "d_loss", "g_loss"]
+
+
+@dataclass
+class WGANGPOptions:
+    weight: float = field(default=10.0, metadata={"help": "λ, the weight of the gradient penalty (paper: 10)"})
+    one_sided: bool = field(
+        default=False, metadata={"help": "penalise only gradient norms above 1: max(0, ‖∇‖ - 1)²"}
+    )
+
+    def __post_init__(self):
+        if not (self.weight >= 0 and math.isfinite(self.weight)):
+            raise ValueError(f"weight (λ) must be a finite number >= 0, got {self.weight}")
+
+
+@hookimpl
+def ganlab_options():
+    return WGANGPOptions
+
+
+def interpolate(
+    real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """x̂ = ε·real + (1 - ε)·fake, one ε ~ U[0, 1] per sample.
+
+    Both inputs are detached: the penalty constrains the critic, and in a
+    critic update nothing should flow back into G through x̂.
+    """
+    if real.shape[1:] != fake.shape[1:]:
+        raise ValueError(f"real and fake samples differ in shape: {tuple(real.shape)} and {tuple(fake.shape)}")
+    n = min(len(real), len(fake))  # a last, smaller real batch still pairs up
+    real, fake = real[:n].detach(), fake[:n].detach()
+    eps_shape = (n,) + (1,) * (real.dim() - 1)
+    eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+    return eps * real + (1 - eps) * fake
+
+
+def gradient_penalty(
+    critic: Callable[..., torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    one_sided: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """E[(‖∇_x̂ critic(x̂)‖₂ - 1)²] on interpolates x̂ (unweighted: multiply by λ).
+
+    The norm of each sample's gradient is taken over all its non-batch
+    dimensions (the gradient of a batch-wide norm would couple samples).
+    ``labels`` are passed to the critic with x̂ in a conditional run (use the
+    real batch's labels). ``create_graph=True`` keeps the penalty
+    differentiable with respect to the critic's parameters.
+    """
+    x_hat = interpolate(real, fake, generator).requires_grad_(True)
+    if labels is not None:
+        labels = labels[: len(x_hat)]
+    scores = critic(x_hat) if labels is None else critic(x_hat, labels)
+    # Samples are independent, so the gradient of the summed scores holds
+    # each sample's own gradient in its row.
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norms = torch.linalg.vector_norm(grad.flatten(1), dim=1)
+    excess = (norms - 1).clamp(min=0) if one_sided else norms - 1
+    return (excess**2).mean()
+
+
+class GradientPenalty(Regularizer):
+    name = "gradient_penalty"
+    player = "D"
+
+    def __init__(self, weight: float = 10.0, one_sided: bool = False):
+        self.weight = weight
+        self.one_sided = one_sided
+
+    def penalty(self, batch: PenaltyBatch) -> torch.Tensor:
+        # x̂ is conditioned on the real batch's labels: ε mixes a real of class
+        # y with an unrelated fake, so either label is a choice; the real one
+        # keeps the penalty on the data's (x, y) pairs.
+        gp = gradient_penalty(batch.discriminator, batch.real, batch.fake, batch.real_labels, self.one_sided)
+        return self.weight * gp
+
+
+@hookimpl
+def ganlab_d_loss(real_scores, fake_scores):
+    return d_loss(real_scores, fake_scores)
+
+
+@hookimpl
+def ganlab_g_loss(fake_scores):
+    return g_loss(fake_scores)
+
+
+@hookimpl
+def ganlab_regularizer(options):
+    opts = options[WGANGPOptions]
+    return GradientPenalty(opts.weight, opts.one_sided)
+
+
+@hookimpl
+def ganlab_train_defaults():
+    # The paper's Algorithm 1: α = 1e-4, β1 = 0, β2 = 0.9, n_critic = 5.
+    return {"n_critic": 5, "lr": 1e-4, "betas": (0.0, 0.9)}
+
+
+def batch_norm_layers(module: nn.Module) -> list[str]:
+    """Names of the batch-norm layers in ``module``."""
+    return [name or type(m).__name__ for name, m in module.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@hookimpl
+def ganlab_validate(setup):
+    found = batch_norm_layers(setup.discriminator)
+    if not found:
+        return None
+    who = ", ".join(setup.selection.implementers("ganlab_discriminator")) or "the discriminator plugin"
+    fix = "use a critic without batch norm (layer norm is the paper's replacement)"
+    if "dcgan" in setup.selection.implementers("ganlab_discriminator"):
+        fix += ", e.g. -o dcgan.d_batchnorm=false"
+    shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return (
+        f"wgan-gp penalises each sample's gradient norm, but the critic from {who} has batch norm "
+        f"({shown}), which makes each score depend on the whole batch, so the per-sample penalty "
+        f"is not valid (Gulrajani et al. 2017, section 4); {fix}"
+    )
