@@ -65,6 +65,7 @@ class Trainer:
         self.g_needs_real = setup.selection.wants_argument("ganlab_g_loss", "real_scores")
         self.step = 0
         self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.modes_path = self.run_dir / "modes.jsonl"
         self.stop_requested = False
         self.wall_offset = 0.0
 
@@ -197,10 +198,11 @@ class Trainer:
     def resume(self) -> None:
         # RNG states must stay on the CPU; modules and optimizers move tensors themselves.
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, "cpu"))
-        if self.metrics_path.is_file():  # drop rows logged after the checkpoint
-            rows = [l for l in self.metrics_path.read_text().splitlines() if l.strip()]
-            kept = [l for l in rows if json.loads(l)["step"] <= self.step]
-            self.metrics_path.write_text("".join(l + "\n" for l in kept))
+        for path in (self.metrics_path, self.modes_path):
+            if path.is_file():  # drop rows logged after the checkpoint
+                rows = [l for l in path.read_text().splitlines() if l.strip()]
+                kept = [l for l in rows if json.loads(l)["step"] <= self.step]
+                path.write_text("".join(l + "\n" for l in kept))
 
     def wall_time(self) -> float:
         return self.wall_offset + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0)
@@ -221,11 +223,30 @@ class Trainer:
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         if self.setup.data.kind == "points":
             real = self.setup.loaded.data[:SCATTER_POINTS]
-            save_scatter(real, fake, path, f"{self.setup.data.name}, step {self.step}")
+            title = f"{self.setup.data.name}, step {self.step}"
+            report = self._mode_report(fake)
+            if report is not None:
+                title += f"\n{report.summary()}"
+            save_scatter(real, fake, path, title)
         else:
             nrow = SAMPLES_PER_CLASS if self.fixed_labels is not None else 8
             save_image_grid(fake, path, nrow=nrow)
         return path
+
+    def _mode_report(self, fake: torch.Tensor):
+        """Mode coverage of the fixed-noise points on the ring/grid mixtures (PacGAN protocol)."""
+        from ganlab.evaluation import DATASETS, evaluate_points, mixture
+
+        if self.setup.data.name not in DATASETS:
+            return None
+        report = evaluate_points(fake, *mixture(self.setup.data.name, self.options))
+        row = {"step": self.step, "modes_captured": report.modes_captured, "n_modes": report.n_modes,
+               "high_quality_fraction": report.high_quality_fraction, "kl_to_uniform": report.kl_to_uniform}
+        with open(self.modes_path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.quiet:
+            self.log(f"step {self.step}: {report.summary()}")
+        return report
 
     # -- the loop -------------------------------------------------------------
 
