@@ -196,6 +196,38 @@ def ganlab_regularizer(
     """
 
 
+@hookspec
+def ganlab_claims(options: Options) -> Any | list[Any] | None:
+    """Declare closed-form theory claims about this plugin, for ``ganlab verify``.
+
+    Returns one claim object or a list of them (or ``None``), built from the
+    classes in :mod:`ganlab.analysis.claims`; each carries its formula and
+    source, and ``ganlab verify`` checks it numerically against this
+    plugin's own hooks (never against a second copy of the formula):
+
+    * ``OptimalDiscriminator(t_star)``: ``t_star(p_d, p_g)`` maps two numpy
+      arrays of density values (same shape) to the raw score minimising
+      ``p_d·φ_r(t) + p_g·φ_f(t)``, where ``ganlab_d_loss`` is
+      ``E φ_r(real) + E φ_f(fake)``;
+    * ``Criterion(value, objective)``: ``value(p_d, p_g)`` gives C(G), the
+      objective at the optimal D, from two 1-D densities
+      (:class:`ganlab.analysis.densities.Mixture`), computed independently of
+      the loss code (e.g. with scipy); ``objective="d"`` means minus
+      ``ganlab_d_loss`` at D*, ``"g"`` the generator loss at D* over
+      p_d + p_g (Mao et al.'s V_LSGAN(G));
+    * ``GeneratorGradient(grad, saturating)``: ``grad(l)`` is
+      ∂ g_loss / ∂ fake score at raw score ``l`` (numpy array, ganlab's
+      sign: negative means G gains by raising the score);
+    * ``DiracEigenvalues(eigenvalues, f_prime_0)``: the eigenvalues of the
+      Dirac-GAN's gradient field Jacobian at the equilibrium;
+    * regularizer claims: ``GradientPenalty``, ``SpectralNormalization``,
+      ``R1Penalty``.
+
+    Read the plugin's own options to return the claims of the configured
+    variant. Results of all active plugins add up: not a single-answer hook.
+    """
+
+
 # --- training ----------------------------------------------------------------
 
 

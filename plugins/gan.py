@@ -51,3 +51,33 @@ def ganlab_g_loss(fake_scores, options):
     if options[GANOptions].generator_loss == "minimax":
         return g_loss_minimax(fake_scores)
     return g_loss_non_saturating(fake_scores)
+
+
+@hookimpl
+def ganlab_claims(options):
+    # Closed forms for `ganlab verify`, which checks them against the code above.
+    import numpy as np
+    from scipy.special import expit
+
+    from ganlab.analysis import claims as C
+    from ganlab.analysis.densities import jsd
+
+    def t_star(pd, pg):  # σ(t*) = p_d / (p_d + p_g)
+        return np.log(pd) - np.log(pg)
+
+    claims = [
+        C.OptimalDiscriminator(t_star, "σ(t*) = p_d/(p_d+p_g), t* = log(p_d/p_g)",
+                               "Goodfellow et al. 2014, Prop. 1"),
+        C.Criterion(lambda p, q: -np.log(4) + 2 * jsd(p, q), "d", "C(G) = -log 4 + 2·JSD(p_d‖p_g)",
+                    "Goodfellow et al. 2014, Thm 1", minimum_at_equal=True),
+        C.DiracEigenvalues((0.5j, -0.5j), "±f'(0)·i, f(t) = -log(1+e^-t), f'(0) = 1/2",
+                           "Mescheder et al. 2018, Lemma 2.2", f_prime_0=0.5),
+    ]
+    if options[GANOptions].generator_loss == "minimax":
+        claims.append(C.GeneratorGradient(lambda l: -expit(l), True, "∂/∂l log(1-σ(l)) = -σ(l) → 0 as l → -∞",
+                                          "Goodfellow et al. 2014, section 3"))
+    else:
+        claims.append(C.GeneratorGradient(lambda l: expit(l) - 1, False,
+                                          "∂/∂l -log σ(l) = σ(l) - 1 → -1 as l → -∞",
+                                          "Goodfellow et al. 2014, section 3"))
+    return claims

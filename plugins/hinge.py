@@ -38,3 +38,24 @@ def ganlab_d_loss(real_scores, fake_scores):
 @hookimpl
 def ganlab_g_loss(fake_scores):
     return g_loss(fake_scores)
+
+
+@hookimpl
+def ganlab_claims():
+    # Closed forms for `ganlab verify`, which checks them against the code above.
+    import numpy as np
+
+    from ganlab.analysis import claims as C
+    from ganlab.analysis.densities import total_variation
+
+    return [
+        C.OptimalDiscriminator(lambda pd, pg: np.sign(pd - pg), "t* = sign(p_d - p_g) (the margins ±1)",
+                               "Lim & Ye 2017, Thm 1"),
+        # min_t p_d·max(0, 1-t) + p_g·max(0, 1+t) = 2·min(p_d, p_g), and ∫min = 1 - TV.
+        C.Criterion(lambda p, q: 2 * total_variation(p, q) - 2, "d", "C(G) = 2·TV(p_d, p_g) - 2",
+                    "Lim & Ye 2017, Thm 1", minimum_at_equal=True),
+        C.GeneratorGradient(lambda l: -np.ones_like(l), False, "∂/∂l (-l) = -1 (constant: never saturates)",
+                            "Lim & Ye 2017, eq. 10"),
+        C.DiracEigenvalues((1j, -1j), "±i (near 0 the hinge is linear: f'(0) = 1)",
+                           "Mescheder et al. 2018, section 2.2", f_prime_0=1.0),
+    ]

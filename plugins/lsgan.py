@@ -75,3 +75,45 @@ def ganlab_d_loss(real_scores, fake_scores, options):
 @hookimpl
 def ganlab_g_loss(fake_scores, options):
     return g_loss(fake_scores, options[LSGANOptions])
+
+
+@hookimpl
+def ganlab_claims(options):
+    # Closed forms for `ganlab verify`, which checks them against the code above.
+    import numpy as np
+    from scipy.special import expit, logit
+
+    from ganlab.analysis import claims as C
+    from ganlab.analysis.densities import lsgan_integral
+
+    o = options[LSGANOptions]
+    a, b, c = o.a, o.b, o.c
+    mao = "Mao et al. 2017"
+
+    def target(pd, pg):  # seed 000: D*(x) = (b p_d + a p_g) / (p_d + p_g)
+        return (b * pd + a * pg) / (pd + pg)
+
+    claims = []
+    if not o.sigmoid:
+        claims.append(C.OptimalDiscriminator(target, "t* = (b·p_d + a·p_g)/(p_d + p_g)", f"{mao}, eq. 7"))
+        claims.append(C.GeneratorGradient(lambda l: l - c, False, "∂/∂l ½(l-c)² = l - c (linear in |l-c|)",
+                                          f"{mao}, section 3.2"))
+        # J = [[0, c], [a, 0]] at (θ, ψ) = (0, 0)
+        lam = np.sqrt(complex(a * c))
+        claims.append(C.DiracEigenvalues((lam, -lam), "±sqrt(a·c)", "Mescheder et al. 2018, section 2 (linearised)"))
+    else:
+        if 0 <= min(a, b) and max(a, b) <= 1:  # otherwise σ(D) cannot reach the targets
+            claims.append(C.OptimalDiscriminator(lambda pd, pg: logit(target(pd, pg)),
+                                                 "σ(t*) = (b·p_d + a·p_g)/(p_d + p_g)", f"{mao}, eq. 7"))
+        claims.append(C.GeneratorGradient(lambda l: (expit(l) - c) * expit(l) * (1 - expit(l)), True,
+                                          "∂/∂l ½(σ(l)-c)² = (σ(l)-c)·σ(l)(1-σ(l))", f"{mao}, section 3.2"))
+        lam = np.sqrt(complex((0.5 - a) * (0.5 - c))) / 4
+        claims.append(C.DiracEigenvalues((lam, -lam), "±sqrt((1/2-a)(1/2-c))/4",
+                                         "Mescheder et al. 2018, section 2 (linearised)"))
+    if not o.sigmoid or (0 <= min(a, b) and max(a, b) <= 1):
+        claims.append(C.Criterion(
+            lambda p, q: 0.5 * lsgan_integral(p, q, a, b, c), "g",
+            "2C(G) = ∫((b-c)(p_d+p_g) - (b-a)p_g)²/(p_d+p_g) dx", f"{mao}, Thm 1 (seed 000)",
+            minimum_at_equal=abs(c - (a + b) / 2) < 1e-12,
+        ))
+    return claims

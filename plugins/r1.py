@@ -73,3 +73,11 @@ class R1Penalty(Regularizer):
 @hookimpl
 def ganlab_regularizer(options):
     return R1Penalty(options[R1Options].gamma)
+
+
+@hookimpl
+def ganlab_claims(options):
+    # Dirac-GAN eigenvalues with R1 (Mescheder et al. 2018), checked by `ganlab verify`.
+    from ganlab.analysis import claims as C
+
+    return [C.R1Penalty(gamma=options[R1Options].gamma)]

@@ -94,3 +94,11 @@ def ganlab_regularizer(options):
     if opts.generator:
         regs.append(SpectralNorm("G", opts.n_power_iterations))
     return regs
+
+
+@hookimpl
+def ganlab_claims():
+    # Largest singular value 1 and the Lipschitz bound, checked by `ganlab verify`.
+    from ganlab.analysis import claims as C
+
+    return [C.SpectralNormalization()]

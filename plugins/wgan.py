@@ -102,3 +102,18 @@ def ganlab_optimizer(params, train):
     # RMSprop rather than Adam: the paper saw Adam's momentum destabilise the
     # clipped critic. Seed 003 suggests SGD; RMSprop is the paper's choice.
     return torch.optim.RMSprop(params, lr=train.lr)
+
+
+@hookimpl
+def ganlab_claims():
+    # Closed forms for `ganlab verify`, which checks them against the code above.
+    import numpy as np
+
+    from ganlab.analysis import claims as C
+
+    return [
+        C.GeneratorGradient(lambda l: -np.ones_like(l), False, "∂/∂l (-l) = -1 (constant: never saturates)",
+                            "Arjovsky et al. 2017, Algorithm 1"),
+        C.DiracEigenvalues((1j, -1j), "±i (f(t) = t, f'(0) = 1)", "Mescheder et al. 2018, section 2.2",
+                           f_prime_0=1.0),
+    ]

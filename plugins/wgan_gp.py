@@ -156,3 +156,12 @@ def ganlab_validate(setup):
         f"({shown}), which makes each score depend on the whole batch, so the per-sample penalty "
         f"is not valid (Gulrajani et al. 2017, section 4); {fix}"
     )
+
+
+@hookimpl
+def ganlab_claims(options):
+    # WGAN's losses come with WGAN's claims; `ganlab verify` checks the penalty's too.
+    from ganlab.analysis import claims as C
+    from ganlab.plugins import wgan
+
+    return wgan.ganlab_claims() + [C.GradientPenalty(one_sided=options[WGANGPOptions].one_sided)]

@@ -84,7 +84,7 @@ def test_plugins_lists_names_sources_hooks_options(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "lsgan  [built-in]" in out
-    assert "hooks: d_loss, g_loss, options" in out
+    assert "hooks: claims, d_loss, g_loss, options" in out
     assert "-o lsgan.a=0.0  (float) D's target for fake samples" in out
 
 

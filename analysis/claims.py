@@ -1,0 +1,193 @@
+"""What a claim is, what a check returns, and what plugins may declare.
+
+Two kinds of objects live here:
+
+* **Declarations** (:class:`OptimalDiscriminator`, :class:`Criterion`, ...)
+  are returned by a plugin's ``ganlab_claims`` hook. They hold the closed
+  form a paper states; ``ganlab verify`` evaluates the plugin's own loss
+  code and compares.
+* **Results** (:class:`Result`) are one row of the verify table.
+
+This module only needs the standard library and numpy, so a plugin can
+import it cheaply inside its ``ganlab_claims`` implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+import numpy as np
+
+PASS, FAIL, NA = "PASS", "FAIL", "N/A"
+
+
+# --- declarations (returned by ganlab_claims) ----------------------------
+
+
+@dataclass(frozen=True)
+class OptimalDiscriminator:
+    """The pointwise optimal raw score t*(p_d, p_g) (numpy arrays in, array out)."""
+
+    t_star: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    formula: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """C(G), the objective at D*, from two densities, computed without the loss code.
+
+    ``objective="d"``: C(G) = -min_D d_loss = V(D*, G) (Goodfellow).
+    ``objective="g"``: C(G) = E_{p_d+p_g}[φ_g(D*(x))] where φ_g(t) = g_loss([t]),
+    i.e. the generator objective at D* including the real-data term that
+    does not depend on G (Mao et al.'s V_LSGAN(G)).
+    ``minimum_at_equal``: C is minimised exactly when p_g = p_d.
+    """
+
+    value: Callable[[Any, Any], float]
+    objective: Literal["d", "g"]
+    formula: str
+    source: str
+    minimum_at_equal: bool = False
+
+
+@dataclass(frozen=True)
+class GeneratorGradient:
+    """∂ g_loss / ∂ l at raw fake score l (numpy in, numpy out); ``saturating``: → 0 as l → -∞."""
+
+    grad: Callable[[np.ndarray], np.ndarray]
+    saturating: bool
+    formula: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DiracEigenvalues:
+    """Eigenvalues of the Dirac-GAN gradient-field Jacobian at (θ, ψ) = (0, 0), no regularizer.
+
+    ``f_prime_0``: Mescheder's f'(0) when the loss has his form
+    L(θ, ψ) = f(ψθ) + f(0) (then the eigenvalues are ±f'(0)·i and R1 with γ
+    moves them to -γ/2 ± sqrt(γ²/4 - f'(0)²)); ``None`` otherwise.
+    """
+
+    eigenvalues: tuple[complex, ...]
+    formula: str
+    source: str
+    f_prime_0: float | None = None
+
+
+@dataclass(frozen=True)
+class GradientPenalty:
+    """A D penalty λ·E[(‖∇D(x̂)‖ - 1)²] with a per-sample norm (``one_sided``: only norms > 1)."""
+
+    one_sided: bool = False
+    source: str = "Gulrajani et al. 2017, eq. 3"
+
+
+@dataclass(frozen=True)
+class SpectralNormalization:
+    """A D transform dividing each weight by its largest singular value (power iteration)."""
+
+    source: str = "Miyato et al. 2018, eq. 8"
+
+
+@dataclass(frozen=True)
+class R1Penalty:
+    """A D penalty (γ/2)·E_{p_d}‖∇D(x)‖²."""
+
+    gamma: float
+    source: str = "Mescheder et al. 2018, eq. 9"
+
+
+DECLARATION_TYPES = (
+    OptimalDiscriminator, Criterion, GeneratorGradient, DiracEigenvalues,
+    GradientPenalty, SpectralNormalization, R1Penalty,
+)
+
+
+# --- results -----------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One row of the verify table."""
+
+    claim: str
+    plugin: str
+    status: str
+    measured: str
+    expected: str
+    tolerance: str
+    source: str = ""
+    formula: str = ""
+    conditions: str = ""
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict, repr=False)  # raw numbers for JSON and plots
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["data"] = _jsonable(self.data)
+        return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (complex, np.complexfloating)):
+        return [_jsonable(float(value.real)), _jsonable(float(value.imag))]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if np.isfinite(v) else str(v)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    """A named claim of the suite, with its source, formula and conditions."""
+
+    name: str
+    title: str
+    source: str
+    formula: str
+    conditions: str
+
+
+# The registry: every check fills its rows from one of these.
+CLAIMS: dict[str, ClaimInfo] = {}
+
+
+def register(name: str, title: str, source: str, formula: str, conditions: str) -> ClaimInfo:
+    info = ClaimInfo(name, title, source, formula, conditions)
+    CLAIMS[name] = info
+    return info
+
+
+def result(info: ClaimInfo, plugin: str, status: str, measured: str, expected: str, tolerance: str,
+           *, formula: str | None = None, source: str | None = None, note: str = "",
+           data: dict[str, Any] | None = None) -> Result:
+    return Result(info.name, plugin, status, measured, expected, tolerance,
+                  source or info.source, formula or info.formula, info.conditions, note, data or {})
+
+
+def fmt(x: float) -> str:
+    """Short number formatting for the table."""
+    if x is None:
+        return "-"
+    if isinstance(x, complex):
+        return f"{fmt(x.real)}{'+' if x.imag >= 0 else '-'}{fmt(abs(x.imag))}i"
+    if not np.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    if 1e-3 <= abs(x) < 1e4:
+        return f"{x:.4g}"
+    return f"{x:.2e}"

@@ -1,0 +1,249 @@
+"""Claim 7: the Dirac-GAN (Mescheder, Geiger & Nowozin 2018, section 2).
+
+The generator is a point mass at θ, the data a point mass at 0 and the
+discriminator linear, D(x) = ψ·x. The losses are the plugin's own hooks on
+the scores D(0) = 0 and D(θ) = ψθ, plus the penalties of the selection's
+regularizers (called with D as a live module). The gradient vector field is
+
+    v(θ, ψ) = (-∂ g_loss/∂θ, -∂ (d_loss + penalties)/∂ψ),
+
+and local convergence of gradient descent at the equilibrium (0, 0) is
+governed by the eigenvalues of its Jacobian, which we get by autograd
+through v (itself an autograd gradient, so the plugin's code is
+differentiated twice).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganlab.analysis import claims as C
+from ganlab.analysis.probe import DTYPE, LossProbe
+from ganlab.regularizers import PenaltyBatch
+
+EIGEN = C.register(
+    "dirac-eigen", "Dirac-GAN Jacobian eigenvalues",
+    source="Mescheder et al. 2018, Lemma 2.2 and Thm 4.1",
+    formula="eig ∂v/∂(θ,ψ) at (0, 0)",
+    conditions="generator δ_θ, data δ_0, D(x) = ψx; with the selection's penalties if any",
+)
+SIM = C.register(
+    "dirac-sim", "Dirac-GAN gradient descent",
+    source="Mescheder et al. 2018, section 2.2",
+    formula="simultaneous and alternating GD from (θ, ψ) = (0.4, 0.3)",
+    conditions="linearised prediction: spectral radius ρ of the update's Jacobian",
+)
+
+START = (0.4, 0.3)
+SIM_STEPS = 150   # without contraction: ρ = 1.005 (GAN) already doubles the radius
+MAX_STEPS = 800
+# Autograd through the plugin's float64 code is exact to a few ulps, but a
+# defective (double) eigenvalue moves by √(perturbation) ≈ √1e-16 = 1e-8:
+# 1e-6 covers that with a 100x margin.
+EIG_TOL = 1e-6
+# A finite-difference Jacobian (central, step 1e-5: truncation ~1e-10,
+# rounding ~1e-11) must agree with autograd to 1e-6, else v is not
+# differentiable at the equilibrium (e.g. the norm in a gradient penalty).
+FD_STEP, FD_TOL = 1e-5, 1e-6
+
+
+class _Critic(nn.Module):
+    """D(x) = ψ·x as a module, so penalties can call it like a discriminator."""
+
+    def __init__(self, psi: torch.Tensor):
+        super().__init__()
+        self.psi = psi
+
+    def forward(self, x, labels=None):
+        return self.psi * x.reshape(len(x), -1).sum(dim=1)
+
+
+def penalty_regs(probe: LossProbe) -> list:
+    return [r for r in probe.regularizers() if getattr(r, "has_penalty", False)]
+
+
+def field(probe: LossProbe, regs: list, z: torch.Tensor, create_graph: bool = False,
+          need: tuple[bool, bool] = (True, True)) -> torch.Tensor:
+    """v(θ, ψ) at z = (θ, ψ); a differentiable function of z when ``create_graph``.
+
+    Without ``create_graph`` (simulation) one backward pass serves both
+    players: G's loss sees ψ detached and D's loss θ detached, so
+    ∂(L_G + L_D)/∂θ = ∂L_G/∂θ and ∂(L_G + L_D)/∂ψ = ∂L_D/∂ψ.
+    """
+    if create_graph:
+        lg = _g_side(probe, regs, z[0], z[1]) if need[0] else None
+        ld = _d_side(probe, regs, z[0], z[1]) if need[1] else None
+        zero = torch.zeros((), dtype=DTYPE)
+        return torch.stack([-_grad(lg, z, True)[0] if lg is not None else zero,
+                            -_grad(ld, z, True)[1] if ld is not None else zero])
+    theta = z[0].detach().clone().requires_grad_(True)
+    psi = z[1].detach().clone().requires_grad_(True)
+    total = torch.zeros((), dtype=DTYPE)
+    if need[0]:
+        total = total + _g_side(probe, regs, theta, psi.detach())
+    if need[1]:
+        total = total + _d_side(probe, regs, theta.detach(), psi)
+    g_theta, g_psi = torch.autograd.grad(total, (theta, psi), allow_unused=True)
+    return -torch.stack([g if g is not None else torch.zeros((), dtype=DTYPE) for g in (g_theta, g_psi)])
+
+
+def _scores(theta, psi):
+    critic = _Critic(psi)
+    real, fake = torch.zeros(1, 1, dtype=DTYPE), theta.reshape(1, 1)
+    return critic, real, fake, critic(real), critic(fake)
+
+
+def _g_side(probe, regs, theta, psi):
+    critic, real, fake, rs, fs = _scores(theta, psi)
+    return probe.g_loss(fs, rs) + _penalties(regs, "G", real, fake, rs, fs, critic)
+
+
+def _d_side(probe, regs, theta, psi):
+    critic, real, fake, rs, fs = _scores(theta, psi)
+    return probe.d_loss(rs, fs) + _penalties(regs, "D", real, fake, rs, fs, critic)
+
+
+def _grad(loss, z, create_graph):
+    (g,) = torch.autograd.grad(loss, z, create_graph=create_graph, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(z) if g is None else g
+
+
+def _penalties(regs, player, real, fake, real_scores, fake_scores, critic):
+    total = torch.zeros((), dtype=DTYPE)
+    for reg in regs:
+        if reg.player == player:
+            value = reg.penalty(PenaltyBatch(real, fake, None, None, real_scores, fake_scores, critic,
+                                             nn.Identity(), 0))
+            if value is not None:
+                total = total + value
+    return total
+
+
+def jacobian(probe: LossProbe, regs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(v(0,0), autograd Jacobian, finite-difference Jacobian)."""
+    z0 = torch.zeros(2, dtype=DTYPE)
+    v0 = field(probe, regs, z0).detach().numpy()
+    J = torch.autograd.functional.jacobian(lambda z: field(probe, regs, z, create_graph=True), z0)
+    fd = np.zeros((2, 2))
+    for j in range(2):
+        e = torch.zeros(2, dtype=DTYPE)
+        e[j] = FD_STEP
+        fd[:, j] = (field(probe, regs, z0 + e) - field(probe, regs, z0 - e)).detach().numpy() / (2 * FD_STEP)
+    return v0, J.detach().numpy(), fd
+
+
+def expected_eigenvalues(probe: LossProbe, regs: list) -> tuple[np.ndarray | None, str, str]:
+    """(eigenvalues, formula, source) from the declarations, or None."""
+    loss = probe.declarations(C.DiracEigenvalues)
+    if not loss:
+        return None, "no closed form declared", ""
+    claim = loss[0]
+    if not regs:
+        return np.array(claim.eigenvalues, dtype=complex), claim.formula, claim.source
+    r1 = probe.declarations(C.R1Penalty)
+    if r1 and len(regs) == 1 and claim.f_prime_0 is not None:
+        g, f = r1[0].gamma, claim.f_prime_0
+        root = np.sqrt(complex(g * g / 4 - f * f))
+        return (np.array([-g / 2 + root, -g / 2 - root]), "-γ/2 ± sqrt(γ²/4 - f'(0)²)",
+                "Mescheder et al. 2018, Thm 4.1")
+    return None, "no closed form for this regularizer", ""
+
+
+def _sorted(eigs: np.ndarray) -> np.ndarray:
+    return np.array(sorted(np.asarray(eigs, dtype=complex), key=lambda c: (round(c.imag, 6), round(c.real, 6))))
+
+
+def update_matrix(J: np.ndarray, h: float, scheme: str) -> np.ndarray:
+    """The linearised map of one GD step."""
+    if scheme == "simultaneous":
+        return np.eye(2) + h * J
+    a_theta = np.array([[1 + h * J[0, 0], h * J[0, 1]], [0, 1]])
+    a_psi = np.array([[1, 0], [h * J[1, 0], 1 + h * J[1, 1]]])
+    return a_psi @ a_theta
+
+
+def simulate(probe: LossProbe, regs: list, scheme: str, h: float, steps: int, start=START) -> np.ndarray:
+    z = torch.tensor(start, dtype=DTYPE)
+    path = [z.numpy().copy()]
+    for _ in range(steps):
+        if scheme == "simultaneous":
+            z = z + h * field(probe, regs, z).detach()
+        else:  # G moves first, then D sees the new θ
+            z = z + h * field(probe, regs, z, need=(True, False)).detach()
+            z = z + h * field(probe, regs, z, need=(False, True)).detach()
+        path.append(z.numpy().copy())
+        if not np.all(np.isfinite(path[-1])) or np.linalg.norm(path[-1]) > 1e3:
+            break  # clearly diverged
+    return np.array(path)
+
+
+def check(probe: LossProbe, include_plain: bool = True) -> list[C.Result]:
+    """Eigenvalue and simulation rows; with penalties, also the loss alone (``include_plain``)."""
+    regs = penalty_regs(probe)
+    extra = [r.name for r in regs if r.name not in probe.names]
+    label = probe.label + (" +" + ",".join(extra) if extra else "")
+    with torch.random.fork_rng():  # penalties may draw random interpolates
+        torch.manual_seed(0)
+        rows, J, ok = _eigen_row(probe, regs, label)
+        rows.append(_sim_row(probe, regs, label, J, ok))
+    if regs and include_plain:  # the loss alone, too
+        rows.insert(0, _eigen_row(probe, [], probe.label)[0][0])
+    return rows
+
+
+def _eigen_row(probe, regs, label):
+    v0, J, fd = jacobian(probe, regs)
+    eigs = np.linalg.eigvals(J) if np.all(np.isfinite(J)) else np.full(2, np.nan)
+    data = {"jacobian": J, "eigenvalues": eigs, "v0": v0}
+    measured = "eig " + ", ".join(C.fmt(complex(e)) for e in _sorted(eigs))
+    if np.max(np.abs(v0)) > 1e-12:
+        return [C.result(EIGEN, label, C.NA, f"v(0,0) = {C.fmt(v0[0])}, {C.fmt(v0[1])}", "equilibrium at (0, 0)",
+                         "-", note="(0, 0) is not a stationary point of this selection", data=data)], J, False
+    if not (np.all(np.isfinite(J)) and np.all(np.isfinite(fd))) or \
+            np.max(np.abs(J - fd)) > FD_TOL * (1 + np.max(np.abs(J))):
+        return [C.result(EIGEN, label, C.NA, measured, "differentiable field", "-", data=data,
+                         note=f"autograd and finite differences disagree by {np.max(np.abs(J - fd)):.3g}: "
+                              "v is not differentiable at (0, 0)")], J, False
+    expected, formula, source = expected_eigenvalues(probe, regs)
+    if expected is None:
+        return [C.result(EIGEN, label, C.NA, measured, formula, "-", data=data)], J, True
+    err = float(np.max(np.abs(_sorted(eigs) - _sorted(expected))))
+    data["expected"] = expected
+    exp_text = f"{formula} = " + ", ".join(C.fmt(complex(e)) for e in _sorted(expected))
+    return [C.result(EIGEN, label, C.PASS if err <= EIG_TOL else C.FAIL, measured + f" (|Δ| {C.fmt(err)})",
+                     exp_text, f"{EIG_TOL:g} (√eps for double roots)", formula=formula, source=source,
+                     data=data)], J, True
+
+
+def _sim_row(probe, regs, label, J, smooth):
+    lam = np.abs(np.linalg.eigvals(J)).max() if smooth else 0.0
+    h = min(0.2, 1 / lam) if lam > 0 else 0.2
+    outcomes, parts, verdicts = {}, [], []
+    for scheme in ("simultaneous", "alternating"):
+        rho = float(np.abs(np.linalg.eigvals(update_matrix(J, h, scheme))).max()) if smooth else np.nan
+        contracting = rho < 1 - 1e-9
+        # Steps for the linearisation to predict a 100-fold contraction.
+        need = int(np.ceil(np.log(1e-2) / np.log(rho))) if contracting else SIM_STEPS
+        if need > MAX_STEPS:  # a very slow mode (R1 with large γ): predicted, not simulated
+            outcomes[scheme] = {"rho": rho, "h": h, "steps": 0}
+            parts.append(f"{scheme[:3]}: slow (ρ {C.fmt(rho)}, ρ^{MAX_STEPS} = {C.fmt(rho ** MAX_STEPS)})")
+            continue
+        path = simulate(probe, regs, scheme, h, need)
+        shrink = float(np.linalg.norm(path[-1]) / np.linalg.norm(path[0]))
+        converged = shrink < 0.1  # 10x margin over the predicted 0.01 (eigenvectors are not orthogonal)
+        if smooth:  # ρ < 1: must converge. ρ ≥ 1 (marginal or expanding): no local convergence.
+            verdicts.append(converged == contracting)
+        outcomes[scheme] = {"path": path, "rho": rho, "h": h, "steps": len(path) - 1, "shrink": shrink,
+                            "converged": converged}
+        parts.append(f"{scheme[:3]}: {'converges' if converged else 'no'} (ρ {C.fmt(rho)}, ×{C.fmt(shrink)})")
+    if not smooth or not verdicts:
+        status = C.NA
+    else:
+        status = C.PASS if all(verdicts) else C.FAIL
+    note = "" if smooth else "no linearisation at (0, 0): simulation only"
+    if smooth and len(verdicts) < 2:
+        note = f"contraction too slow to simulate within {MAX_STEPS} steps (stiff: see dirac-eigen)"
+    return C.result(SIM, label, status, "; ".join(parts), "converges iff ρ < 1", "final/initial < 0.1",
+                    data=outcomes, note=note)

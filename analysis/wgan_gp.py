@@ -1,0 +1,159 @@
+"""Claim 5: WGAN-GP (Gulrajani et al. 2017, Prop. 1).
+
+Part 1 (mathematics, no plugin): for two 1-D distributions, the optimal
+critic of the W₁ dual, max Σ (p_d - p_g)_i f_i subject to
+|f_{i+1} - f_i| ≤ x_{i+1} - x_i, solved as a linear program on a grid, has
+slope ±1 wherever the CDFs differ (integration by parts:
+E_pd f - E_pg f = ∫ f'(x) (F_g - F_d) dx), and its value is W₁.
+
+Part 2 (the plugin): the gradient penalty of a plugin declaring
+``GradientPenalty`` is zero for critics whose gradient has norm 1 at every
+sample and positive otherwise, quadratic in (‖∇‖ - 1). A norm taken over
+the whole batch instead of per sample fails: for a unit-slope critic it
+sees √B.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import optimize, stats
+
+from ganlab.analysis import claims as C
+from ganlab.analysis.densities import Mixture, wasserstein1
+from ganlab.analysis.probe import DTYPE, LossProbe
+from ganlab.regularizers import PenaltyBatch
+
+CRITIC = C.register(
+    "wgan-gp-critic", "Optimal W₁ critic has unit slope",
+    source="Gulrajani et al. 2017, Prop. 1; seed 003",
+    formula="|f*'| = 1 wherever F_d ≠ F_g; Σ(p_d - p_g)f* = W₁",
+    conditions="1-D distributions on a 241-point grid; LP by scipy (HiGHS)",
+)
+PENALTY = C.register(
+    "wgan-gp-penalty", "Gradient penalty is per-sample (‖∇‖ - 1)²",
+    source="Gulrajani et al. 2017, eq. 3",
+    formula="GP(f) = 0 if ‖∇f‖ = 1 at every sample; GP(s·u·x) ∝ (s - 1)²",
+    conditions="critics on 2-D points, batch of 16; the plugin's own regularizer",
+)
+
+PAIRS = [
+    ("N(0,1) vs N(1,1)", Mixture.gaussian(0, 1), Mixture.gaussian(1, 1)),
+    ("N(0,1) vs N(0,2)", Mixture.gaussian(0, 1), Mixture.gaussian(0, 2)),
+    ("mixture vs N(0,1)", Mixture.of([0.3, 0.7], [-2, 1], [0.5, 0.8]), Mixture.gaussian(0, 1)),
+]
+GRID = 241
+
+
+def optimal_critic(p: Mixture, q: Mixture) -> dict:
+    lo = min(min(d.means) - 8 * max(d.scales) for d in (p, q))
+    hi = max(max(d.means) + 8 * max(d.scales) for d in (p, q))
+    x = np.linspace(lo, hi, GRID)
+    mp, mq = p.pdf(x), q.pdf(x)
+    mp, mq = mp / mp.sum(), mq / mq.sum()
+    n, h = GRID, np.diff(x)
+    # Variables f_0..f_{n-1}; rows f_{i+1} - f_i ≤ h_i and f_i - f_{i+1} ≤ h_i; f_0 = 0.
+    A = np.zeros((2 * (n - 1), n))
+    idx = np.arange(n - 1)
+    A[idx, idx + 1], A[idx, idx] = 1, -1
+    A[n - 1 + idx, idx + 1], A[n - 1 + idx, idx] = -1, 1
+    bounds = [(0, 0)] + [(None, None)] * (n - 1)
+    res = optimize.linprog(-(mp - mq), A_ub=A, b_ub=np.concatenate([h, h]), bounds=bounds, method="highs",
+                           options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    f = res.x
+    slope = np.diff(f) / h
+    gap = np.cumsum(mq - mp)[:-1]  # F_g - F_d on each cell
+    return {"x": x, "f": f, "slope": slope, "cdf_gap": gap, "value": -res.fun,
+            "w1_discrete": stats.wasserstein_distance(x, x, mp, mq), "w1_continuous": wasserstein1(p, q)}
+
+
+def check_critic() -> C.Result:
+    worst_slope, excess, data = 0.0, 0.0, {}
+    for name, p, q in PAIRS:
+        out = optimal_critic(p, q)
+        # Where |F_g - F_d| > 1e-6 a wrong slope costs 2h·1e-6 ≈ 1e-7 of
+        # objective, far above the 1e-10 tolerances HiGHS is run with, so the
+        # LP's vertex solution must have slope sign(F_g - F_d) there, exactly
+        # up to feasibility 1e-10 per cell of width h ≈ 0.1: ≤ 1e-8.
+        gap, h = out["cdf_gap"], np.diff(out["x"])
+        where = np.abs(gap) > 1e-6
+        dev = np.abs(out["slope"][where] - np.sign(gap[where]))
+        worst_slope = max(worst_slope, float(dev.max()) if dev.size else 0.0)
+        # The LP value may fall short of W₁ only by the cells it may get wrong
+        # (2h|F_g - F_d| each), plus float error on O(1) sums (1e-12).
+        allowed = float(np.sum(2 * h[~where] * np.abs(gap[~where]))) + 1e-12
+        excess = max(excess, abs(out["value"] - out["w1_discrete"]) - allowed)
+        data[name] = {k: out[k] for k in ("x", "f", "value", "w1_discrete", "w1_continuous")}
+    ok = worst_slope <= 1e-8 and excess <= 0
+    return C.result(CRITIC, "scipy", C.PASS if ok else C.FAIL,
+                    f"max|f' - sign(F_g-F_d)| {C.fmt(worst_slope)}, |LP - W₁| beyond bound {C.fmt(max(excess, 0))}",
+                    "f' = sign(F_g - F_d) (|f'| = 1); LP value = W₁ (scipy)",
+                    "1e-8 slope; value: Σ 2h|ΔF| over cells with |ΔF| ≤ 1e-6", data=data)
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.w = w
+
+    def forward(self, x, labels=None):
+        return x.flatten(1) @ self.w
+
+
+class _Distance(torch.nn.Module):
+    """f(x) = ‖x - c‖: gradient of norm 1 at every sample, in a different direction each."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+
+    def forward(self, x, labels=None):
+        return torch.linalg.vector_norm(x.flatten(1) - self.c, dim=1)
+
+
+def _penalty(reg, critic, real, fake) -> float:
+    batch = PenaltyBatch(real, fake, None, None, critic(real), critic(fake), critic, torch.nn.Identity(), 0)
+    return float(reg.penalty(batch).detach())
+
+
+def check_penalty(probe: LossProbe) -> C.Result:
+    declared = probe.declarations(C.GradientPenalty)
+    regs = [r for r in probe.regularizers() if r.player == "D" and getattr(r, "has_penalty", False)]
+    if not declared or not regs:
+        return C.result(PENALTY, probe.label, C.NA, "-", "a gradient penalty", "-",
+                        note="the selection declares no GradientPenalty")
+    one_sided = declared[0].one_sided
+    reg = regs[0] if len(regs) == 1 else next(r for r in regs if "gradient" in r.name)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        real = torch.randn(16, 2, dtype=DTYPE)
+        fake = torch.randn(16, 2, dtype=DTYPE) + 3
+        u = torch.tensor([0.6, 0.8], dtype=DTYPE)  # a unit vector
+        zero_unit = _penalty(reg, _Linear(u), real, fake)
+        zero_dist = _penalty(reg, _Distance(torch.tensor([40.0, -30.0], dtype=DTYPE)), real, fake)
+        slopes = (0.5, 2.0, 3.0)
+        pens = [_penalty(reg, _Linear(s * u), real, fake) for s in slopes]
+    # Float64 penalties of O(1) inputs: zero means ≤ 1e-12; the ratio
+    # GP(3u)/GP(2u) = (3-1)²/(2-1)² = 4 holds to the same relative precision.
+    tol = 1e-12
+    problems = []
+    if abs(zero_unit) > tol:
+        problems.append(f"GP(unit linear critic) = {zero_unit:.3g}")
+    if abs(zero_dist) > tol:
+        problems.append(f"GP(‖x - c‖, per-sample norm 1) = {zero_dist:.3g}")
+    positive = pens[1] > tol
+    if not positive:
+        problems.append(f"GP(2u) = {pens[1]:.3g} is not positive")
+    elif abs(pens[2] / pens[1] - 4) > 1e-9:
+        problems.append(f"GP(3u)/GP(2u) = {pens[2] / pens[1]:.6g}, expected (3-1)²/(2-1)² = 4")
+    if one_sided:
+        if abs(pens[0]) > tol:
+            problems.append(f"one-sided GP(0.5u) = {pens[0]:.3g}, expected 0")
+    elif positive and abs(pens[0] / pens[1] - 0.25) > 1e-9:
+        problems.append(f"GP(0.5u)/GP(2u) = {pens[0] / pens[1]:.6g}, expected (0.5-1)²/(2-1)² = 0.25")
+    measured = (f"GP(unit) {C.fmt(zero_unit)}, GP(‖x-c‖) {C.fmt(zero_dist)}, "
+                f"GP(0.5u, 2u, 3u) {', '.join(C.fmt(v) for v in pens)}")
+    expected = "0, 0, then λ·(s-1)²" + (" for s > 1 only" if one_sided else "")
+    return C.result(PENALTY, probe.label, C.FAIL if problems else C.PASS, measured, expected,
+                    "1e-12 abs, 1e-9 ratios", note="; ".join(problems),
+                    data={"unit": zero_unit, "distance": zero_dist, "slopes": slopes, "penalties": pens})

@@ -1,0 +1,91 @@
+"""Deliberately wrong plugins must FAIL through the same checks that pass the built-ins."""
+
+from __future__ import annotations
+
+from ganlab.analysis import claims as C
+from ganlab.analysis import criterion, optimal_d, saturation, wgan_gp
+from ganlab.analysis.probe import LossProbe
+from ganlab.analysis.suite import verify
+
+
+def _status(report, claim):
+    return {r.status for r in report.results if r.claim == claim}
+
+
+def test_lsgan_with_swapped_targets_fails_optimal_d(fresh_pm, helpers):
+    fresh_pm.add_plugin(helpers.swapped_lsgan(), "bad-lsgan", source="test")
+    for coding in ({}, {"preset": "pearson"}, {"a": "-0.5", "b": "2", "c": "1"}):
+        probe = LossProbe(fresh_pm, ["bad-lsgan"], {"bad-lsgan": coding})
+        assert optimal_d.check(probe).status == C.FAIL
+        rows = {r.claim: r for r in criterion.check(probe)}
+        # Mao's C(G) cannot see the swap, for any coding: the integrands differ by
+        # ((a-c)² - (b-c)²)(p_d² - p_g²)/(p_d + p_g) = (...)(p_d - p_g), whose
+        # integral is 0. So the D* claim is the one that must catch it.
+        assert rows["criterion"].status == C.PASS
+    # ... while the real plugin with the same claims passes them.
+    good = LossProbe(fresh_pm, ["lsgan"])
+    assert optimal_d.check(good).status == C.PASS
+    assert {r.status for r in criterion.check(good)} <= {C.PASS, C.NA}
+
+
+def test_minimax_labelled_non_saturating_fails(fresh_pm, helpers):
+    fresh_pm.add_plugin(helpers.minimax_labelled_non_saturating(), "bad-gan", source="test")
+    row = saturation.check(LossProbe(fresh_pm, ["bad-gan"]))
+    assert row.status == C.FAIL
+    assert "non-saturating" in row.note  # the saturation classification catches it too
+
+
+def test_batch_wide_gradient_norm_fails(fresh_pm, helpers):
+    fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
+    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["bad-gp"]))
+    assert row.status == C.FAIL
+    assert "GP(unit linear critic)" in row.note  # sees √B instead of 1
+    assert wgan_gp.check_penalty(LossProbe(fresh_pm, ["wgan-gp"])).status == C.PASS
+
+
+def test_whole_suite_reports_failure_for_wrong_plugins(fresh_pm, helpers):
+    fresh_pm.add_plugin(helpers.swapped_lsgan(), "bad-lsgan", source="test")
+    fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
+    report = verify(fresh_pm, ["bad-lsgan", "bad-gp"])
+    assert not report.ok
+    assert C.FAIL in _status(report, "optimal-d")
+    assert C.FAIL in _status(report, "wgan-gp-penalty")
+
+
+def test_identity_transform_declared_as_spectral_norm_fails(fresh_pm, helpers):
+    from ganlab.analysis import spectral
+    from ganlab.regularizers import Regularizer
+
+    class NoOp(Regularizer):
+        name, player = "spectral_norm", "D"
+
+        def transform(self, module):
+            return module
+
+    fresh_pm.add_plugin(helpers.plugin(ganlab_regularizer=lambda: NoOp(),
+                                       ganlab_claims=lambda: C.SpectralNormalization()), "bad-sn", source="test")
+    rows = {r.claim: r.status for r in spectral.check(LossProbe(fresh_pm, ["bad-sn"]))}
+    assert rows["sn-sigma"] == C.FAIL
+    # The Lipschitz bound is a theorem for any network, so it still holds.
+    assert rows["sn-lipschitz"] == C.PASS
+
+
+def test_wrong_dirac_eigenvalues_fail(fresh_pm, helpers):
+    from ganlab.analysis import dirac
+    from ganlab.plugins import gan
+
+    fresh_pm.add_plugin(helpers.plugin(
+        ganlab_d_loss=gan.ganlab_d_loss, ganlab_g_loss=lambda fake_scores: gan.g_loss_non_saturating(fake_scores),
+        ganlab_claims=lambda: C.DiracEigenvalues((1j, -1j), "±i", "wrong: that is WGAN's")), "bad-dirac", source="test")
+    rows = {r.claim: r.status for r in dirac.check(LossProbe(fresh_pm, ["bad-dirac"]))}
+    assert rows["dirac-eigen"] == C.FAIL
+
+
+def test_a_plugin_that_raises_gets_fail_rows_not_a_crash(fresh_pm, helpers):
+    def d_loss(real_scores, fake_scores):
+        raise RuntimeError("boom")
+
+    fresh_pm.add_plugin(helpers.plugin(ganlab_d_loss=d_loss), "crashy", source="test")
+    report = verify(fresh_pm, ["crashy"])
+    assert not report.ok
+    assert any(r.status == C.FAIL and "boom" in r.note for r in report.results)
