@@ -1,0 +1,18 @@
+"""The speed benchmark keeps working (its figures are printed, never asserted)."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "speed.py"
+
+
+def test_speed_benchmark_runs_and_reports_both_sides(capsys):
+    spec = importlib.util.spec_from_file_location("speed_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--rounds", "2", "--block", "1", "--warmup", "1"])
+    assert set(result) == {"wall", "cpu"}
+    for clock in result.values():
+        assert set(clock["ms"]) == {"hand-written", "ganlab"} and all(v > 0 for v in clock["ms"].values())
+        assert clock["ratio"] > 0
+    assert "ratio" in capsys.readouterr().out
