@@ -43,7 +43,7 @@ from ganlab.errors import GanlabError
 from ganlab.evaluation import EVAL_SAMPLES, evaluate_generator
 from ganlab.manager import GanlabPluginManager, make_plugin_manager
 from ganlab.run import prepare_run
-from ganlab.setup import call_each
+from ganlab.runsetup import call_each
 
 
 @dataclass(frozen=True)

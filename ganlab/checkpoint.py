@@ -14,16 +14,24 @@ FORMAT = "ganlab-checkpoint-1"
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+def _write_atomic(path: Path, write) -> None:
     """Write to a temporary file, then rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        torch.save({"format": FORMAT, **state}, fh)
+        write(fh)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    _write_atomic(path, lambda fh: torch.save({"format": FORMAT, **state}, fh))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    _write_atomic(path, lambda fh: fh.write(text.encode()))
 
 
 def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:

@@ -13,7 +13,7 @@ import warnings
 from typing import Sequence
 
 from ganlab import __version__
-from ganlab.config import TRAIN_FIELDS, RunRequest, load_config_file, parse_override, parse_train_values
+from ganlab.config import TRAIN_FIELDS, RunRequest, load_config_file, parse_overrides, parse_train_values
 from ganlab.errors import GanlabError
 from ganlab.manager import make_plugin_manager
 
@@ -35,15 +35,13 @@ def _add_run_parser(sub) -> None:
         flags.add_argument(f"--{name.replace('_', '-')}", dest=f"train_{name}", default=None,
                            metavar=f.type_name.upper().replace(" ", "_") if "|" not in f.type_name else None,
                            help=f"{f.help} (default {','.join(map(str, f.default)) if isinstance(f.default, tuple) else f.default})")
+    p.set_defaults(handler=cmd_run)
 
 
 def _request_from_args(args) -> RunRequest:
     train = {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}
-    options: dict[str, dict[str, str]] = {}
-    for text in args.overrides:
-        plugin, key, value = parse_override(text)
-        options.setdefault(plugin, {})[key] = value
-    cli = RunRequest(list(args.plugin), parse_train_values(train, "the command line"), options)
+    cli = RunRequest(list(args.plugin), parse_train_values(train, "the command line"),
+                     parse_overrides(args.overrides))
     if args.config:
         return load_config_file(args.config).merged_with(cli)
     return cli
@@ -103,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(sub)
     p = sub.add_parser("plugins", help="list installed plugins, their hooks and options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_plugins)
     try:
         from ganlab.analysis.cli import add_verify_parser
     except ImportError:  # pragma: no cover - analysis is part of the package
@@ -119,12 +118,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
-    handlers = {"run": cmd_run, "plugins": cmd_plugins}
-    handler = handlers.get(args.command) or args.handler
     try:
-        return handler(args)
+        return args.handler(args)
     except GanlabError as exc:
         print(f"ganlab: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # a path the user gave: missing, unwritable, a file for a folder, a full disk
+        print(f"ganlab: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USER_ERROR
 
 

@@ -7,7 +7,9 @@ Precedence, lowest first: the defaults below, what active plugins suggest
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,10 @@ from typing import Any, Literal
 
 from ganlab.errors import ConfigError, PluginError
 from ganlab.options import option_fields, parse_value
+
+
+# Derived streams use seed + 1 and seed + 2, which must fit torch's 64-bit seeds.
+MAX_SEED = 2**63 - 3
 
 
 @dataclass
@@ -47,6 +53,8 @@ class TrainConfig:
             raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
         if self.image_size < 0:
             raise ConfigError("--image-size must be 0 (native) or a positive size")
+        if not 0 <= self.seed < MAX_SEED:
+            raise ConfigError(f"--seed must be in [0, {MAX_SEED}), got {self.seed}")
 
 
 TRAIN_FIELDS = {f.name: f for f in option_fields(TrainConfig)}
@@ -94,12 +102,23 @@ def parse_override(text: str) -> tuple[str, str, str]:
     return plugin, name, value.strip()
 
 
+def parse_overrides(texts: list[str]) -> dict[str, dict[str, str]]:
+    """``-o`` values grouped by plugin."""
+    options: dict[str, dict[str, str]] = {}
+    for text in texts:
+        plugin, key, value = parse_override(text)
+        options.setdefault(plugin, {})[key] = value
+    return options
+
+
 def load_config_file(path: str | Path) -> RunRequest:
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     unknown = set(data) - {"plugins", "train", "options", "record"}
@@ -111,10 +130,12 @@ def load_config_file(path: str | Path) -> RunRequest:
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"'plugins' in {path} must be a list of names, e.g. plugins = [\"lsgan\"]")
-    options = data.get("options", {})
-    if not all(isinstance(v, dict) for v in options.values()):
+    train, options = data.get("train", {}), data.get("options", {})
+    if not isinstance(train, dict):
+        raise ConfigError(f"'train' in {path} must be a table: [train] then steps = ... on the next lines")
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ConfigError(f"[options] in {path} must hold one table per plugin, e.g. [options.lsgan]")
-    return RunRequest(plugins, parse_train_values(data.get("train", {}), str(path)), options)
+    return RunRequest(plugins, parse_train_values(train, str(path)), options)
 
 
 def resolve_train(
@@ -141,13 +162,20 @@ def resolve_train(
 # --- writing TOML -----------------------------------------------------------
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _toml_value(value: Any) -> str:
+    if isinstance(value, Path):
+        value = str(value)
+    elif hasattr(value, "item") and callable(value.item):  # numpy and torch scalars
+        value = value.item()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf") if value == value else "nan"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} to TOML")
@@ -158,7 +186,7 @@ def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
     nested = []
     for key, value in table.items():
         if value is None:
-            continue  # TOML has no null; absent means default
+            value = "none"  # TOML has no null; options of type `X | None` read "none" back as None
         if isinstance(value, dict):
             nested.append((f"{name}.{_toml_key(key)}", value))
         else:
@@ -169,7 +197,7 @@ def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
 
 
 def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+    return key if _BARE_KEY.match(key) else _toml_value(key)
 
 
 def dump_run_config(

@@ -55,7 +55,6 @@ class DataRequest:
 
     name: str
     root: Path
-    download: bool = True
     image_size: int | None = None
     seed: int = 0
     options: object = None
@@ -170,17 +169,17 @@ def _torchvision_dataset(name: str, request: DataRequest):
     except RuntimeError:
         pass  # not present yet
     mirror = getattr(cls, "mirrors", [getattr(cls, "url", "https://ossci-datasets.s3.amazonaws.com/")])[0]
-    if not request.download or not network_reachable(mirror):
-        raise _Offline()
+    if not network_reachable(mirror):
+        raise _Offline("there is no network to download it")
     try:
         return cls(str(root), train=True, download=True)
     except Exception as exc:  # network errors come in many types
-        raise DataError(f"downloading {name} into {root} failed: {exc}") from None
+        raise _Offline(f"downloading it failed ({type(exc).__name__}: {exc})") from None
 
 
-def _offline_error(name: str, request: DataRequest) -> DataError:
+def _offline_error(name: str, request: DataRequest, why: str) -> DataError:
     return DataError(
-        f"{name} is not in --data-root {request.root} and cannot be downloaded (no network). "
+        f"{name} is not in --data-root {request.root} and {why}. "
         f"Put torchvision's {_TORCHVISION[name][0]} files under --data-root, or use an embedded "
         f"dataset: {', '.join(EMBEDDED_NAMES)} (--data mnist falls back to mnist-embedded)."
     )
@@ -189,14 +188,12 @@ def _offline_error(name: str, request: DataRequest) -> DataError:
 def load_torchvision(name: str, request: DataRequest) -> LoadedData:
     try:
         ds = _torchvision_dataset(name, request)
-    except _Offline:
+    except _Offline as why:
         if name == "mnist":
             loaded = load_embedded_mnist(request)
-            loaded.source += (
-                f"; the full 60k MNIST is not in --data-root {request.root} and there is no network to download it"
-            )
+            loaded.source += f"; the full 60k MNIST is not in --data-root {request.root} and {why}"
             return loaded
-        raise _offline_error(name, request) from None
+        raise _offline_error(name, request, str(why)) from None
     images = torch.as_tensor(np.asarray(ds.data))
     images = images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)
     labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
@@ -269,17 +266,19 @@ class Batcher:
         self.labels = loaded.labels.to(device) if labels and loaded.labels is not None else None
         self.batch_size = batch_size
         self.generator = torch.Generator(device=device)
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Start a fresh shuffle from ``seed``."""
         self.generator.manual_seed(seed)
         self.perm: torch.Tensor | None = None
         self.pos = 0
-        self.epoch = 0
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         n = len(self.data)
         if self.perm is None or self.pos + self.batch_size > n:
             self.perm = torch.randperm(n, generator=self.generator, device=self.data.device)
             self.pos = 0
-            self.epoch += 1
         idx = self.perm[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
         x = self.loaded.to_model_range(self.data[idx])
@@ -290,11 +289,9 @@ class Batcher:
             "generator": self.generator.get_state(),
             "perm": self.perm.cpu() if self.perm is not None else None,
             "pos": self.pos,
-            "epoch": self.epoch,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.perm = state["perm"].to(self.data.device) if state["perm"] is not None else None
         self.pos = int(state["pos"])
-        self.epoch = int(state["epoch"])

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from ganlab.datasets import DataSpec, DatasetFactory
     from ganlab.options import Options
     from ganlab.regularizers import Regularizer
-    from ganlab.setup import RunSetup
+    from ganlab.runsetup import RunSetup
 
 
 # --- configuration ---------------------------------------------------------

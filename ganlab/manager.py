@@ -28,7 +28,7 @@ from ganlab.options import Options, build_options, option_fields
 ENTRYPOINT_GROUP = "ganlab"
 AUTOLOAD_ENV = "GANLAB_DISABLE_PLUGIN_AUTOLOAD"
 
-# Infrastructure that every run uses (datasets, default optimizer).
+# Infrastructure that every run uses: the built-in datasets.
 ALWAYS_ACTIVE = ("data",)
 
 # Who answers a single-answer hook when no selected plugin does.
@@ -135,7 +135,8 @@ class GanlabPluginManager(pluggy.PluginManager):
             try:
                 plugin = ep.load()
             except Exception as exc:
-                self.infos.setdefault(ep.name, PluginInfo(ep.name, source, version, None, _describe(exc)))
+                key = ep.name if ep.name not in self.infos else f"{ep.name} ({source})"
+                self.infos[key] = PluginInfo(ep.name, source, version, None, _describe(exc))
                 continue
             self.add_plugin(plugin, ep.name, source, version)
 

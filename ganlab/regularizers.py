@@ -54,10 +54,5 @@ class Regularizer:
     def after_step(self, module: nn.Module) -> None:
         return None
 
-    # The trainer asks these so it can skip work, e.g. computing real scores.
-    @property
-    def has_penalty(self) -> bool:
-        return type(self).penalty is not Regularizer.penalty
-
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {self.player}>"

@@ -11,9 +11,10 @@ import torch
 
 from ganlab import __version__
 from ganlab.config import RunRequest, dump_run_config, load_config_file
+from ganlab.checkpoint import CHECKPOINT_NAME, write_text_atomic
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.manager import GanlabPluginManager
-from ganlab.setup import RunSetup, build_setup
+from ganlab.runsetup import RunSetup, build_setup
 from ganlab.trainer import Trainer
 
 CONFIG_NAME = "config.toml"
@@ -41,15 +42,47 @@ def run_record(setup: RunSetup) -> dict:
     }
 
 
-def write_run_config(setup: RunSetup, run_dir: Path) -> Path:
+def recorded_train(setup: RunSetup):
+    """The trainer settings as they reproduce this run from any working directory."""
     train = setup.train
     if setup.loaded.identity.get("name") == "mnist-embedded":
-        # Pin the data actually used, so the record reproduces the same run.
-        train = dataclasses.replace(train, data="mnist-embedded")
-    text = dump_run_config(list(setup.selection.selected), train, setup.options.as_dict(), run_record(setup))
-    path = run_dir / CONFIG_NAME
-    path.write_text(text)
-    return path
+        train = dataclasses.replace(train, data="mnist-embedded")  # pin the data actually used
+    elif Path(train.data).expanduser().is_dir():
+        train = dataclasses.replace(train, data=str(Path(train.data).expanduser().resolve()))
+    if train.data_root:
+        train = dataclasses.replace(train, data_root=str(Path(train.data_root).expanduser().resolve()))
+    return train
+
+
+def run_config_text(setup: RunSetup) -> str:
+    return dump_run_config(list(setup.selection.selected), recorded_train(setup), setup.options.as_dict(),
+                           run_record(setup))
+
+
+def _existing_run_error(run_dir: Path) -> ConfigError:
+    if (run_dir / CONFIG_NAME).is_file() and not (run_dir / CHECKPOINT_NAME).is_file():
+        return ConfigError(f"run folder {run_dir} holds a run that stopped before its first checkpoint; "
+                           f"delete the folder or choose another --out")
+    return ConfigError(f"run folder {run_dir} already exists and is not empty; choose another --out, "
+                       f"or continue it with --resume {run_dir}")
+
+
+def claim_run_dir(run_dir: Path, text: str, explicit: bool) -> Path:
+    """Create the run folder and its config.toml atomically, so two runs never share a folder."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file; give a folder for the run")
+    candidate, n = run_dir, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=explicit)
+            with open(candidate / CONFIG_NAME, "x") as fh:
+                fh.write(text)
+            return candidate
+        except FileExistsError:
+            if explicit:
+                raise _existing_run_error(candidate) from None
+            n += 1  # another run took this timestamped name a moment ago
+            candidate = run_dir.with_name(f"{run_dir.name}-{n}")
 
 
 def prepare_run(
@@ -65,6 +98,9 @@ def prepare_run(
         run_dir = Path(resume)
         if not (run_dir / CONFIG_NAME).is_file():
             raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME}); check --resume")
+        if not (run_dir / CHECKPOINT_NAME).is_file():
+            raise CheckpointError(f"{run_dir} stopped before its first checkpoint, so there is nothing to "
+                                  f"resume; start it again with --config {run_dir / CONFIG_NAME} --out NEW_DIR")
         changed = sorted(set(request.train) - RESUMABLE_FLAGS)
         if request.plugins or request.options or changed:
             what = ", ".join([*(["--plugin"] if request.plugins else []), *(["-o"] if request.options else []),
@@ -76,15 +112,16 @@ def prepare_run(
         request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
     else:
         run_dir = Path(out) if out else default_run_dir(request.plugins)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ConfigError(
-                f"run folder {run_dir} already exists and is not empty; choose another --out, "
-                f"or continue it with --resume {run_dir}"
-            )
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            # Fail before the (possibly slow) set-up; claim_run_dir re-checks atomically.
+            if not run_dir.is_dir():
+                raise ConfigError(f"--out {run_dir} is a file; give a folder for the run")
+            raise _existing_run_error(run_dir)
     setup = build_setup(pm, request)
-    trainer = Trainer(setup, run_dir, quiet=quiet, log=log)
     if resume is not None:
+        trainer = Trainer(setup, run_dir, quiet=quiet, log=log)
         trainer.resume()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_config(setup, run_dir)
-    return trainer
+        write_text_atomic(run_dir / CONFIG_NAME, run_config_text(setup))
+        return trainer
+    run_dir = claim_run_dir(run_dir, run_config_text(setup), explicit=out is not None)
+    return Trainer(setup, run_dir, quiet=quiet, log=log)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,11 @@ import torch
 
 from ganlab import __version__
 from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
-from ganlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from ganlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, write_text_atomic
 from ganlab.datasets import Batcher
-from ganlab.errors import CheckpointError, PluginError, TrainingDiverged
+from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
 from ganlab.regularizers import PenaltyBatch
-from ganlab.setup import RunSetup, build_optimizers
+from ganlab.runsetup import RunSetup, build_optimizers
 
 SAMPLES_UNCONDITIONAL = 64
 SAMPLES_PER_CLASS = 10
@@ -33,9 +34,24 @@ def _grad_norm(module: torch.nn.Module) -> float:
     return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
+def _row_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # unreadable: dropped
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
 def _scores(module, x, labels) -> torch.Tensor:
     out = module(x) if labels is None else module(x, labels)
-    if out.dim() > 2 or (out.dim() == 2 and out.shape[1] != 1) or out.shape[0] != x.shape[0]:
+    if not isinstance(out, torch.Tensor):
+        raise PluginError(f"the discriminator returned {_describe(out)}; expected raw scores, a tensor")
+    if out.dim() not in (1, 2) or (out.dim() == 2 and out.shape[1] != 1) or out.shape[0] != x.shape[0]:
         raise PluginError(
             f"the discriminator returned scores of shape {tuple(out.shape)}; "
             f"expected ({x.shape[0]},) or ({x.shape[0]}, 1)"
@@ -63,6 +79,7 @@ class Trainer:
         self.d_regs = setup.regularizers_for("D")
         self.g_regs = setup.regularizers_for("G")
         self.g_needs_real = setup.selection.wants_argument("ganlab_g_loss", "real_scores")
+        self._d_trainable = [p for p in self.D.parameters() if p.requires_grad]
         self.step = 0
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.modes_path = self.run_dir / "modes.jsonl"
@@ -74,7 +91,8 @@ class Trainer:
     def _fixed_inputs(self, seed: int):
         gen = torch.Generator().manual_seed(seed)
         if self.setup.data.kind == "points":
-            n, labels = SCATTER_POINTS, None
+            n = SCATTER_POINTS
+            labels = torch.arange(n) % self.cond.num_classes if self.cond is not None else None
         elif self.cond is not None:
             labels = self.cond.grid_labels(SAMPLES_PER_CLASS)
             n = len(labels)
@@ -93,13 +111,25 @@ class Trainer:
 
     # -- one update of each player -------------------------------------------
 
-    def _penalties(self, regs, batch: PenaltyBatch) -> dict[str, torch.Tensor]:
-        out = {}
+    def _update(self, player, loss, batch: PenaltyBatch, opt, module, regs, want_stats: bool):
+        """Add the player's penalties to its loss, step its optimizer, apply its constraints."""
+        if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
+            hook = f"ganlab_{player.lower()}_loss"
+            raise PluginError(f"{hook} ({', '.join(self.setup.selection.implementers(hook))}) returned "
+                              f"{_describe(loss)}; a loss must be a scalar tensor")
+        penalties = {}
         for reg in regs:
             value = reg.penalty(batch)
             if value is not None:
-                out[reg.name] = value
-        return out
+                penalties[reg.name] = value
+        total = loss + sum(penalties.values()) if penalties else loss
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        norm = _grad_norm(module) if want_stats else None
+        opt.step()
+        for reg in regs:
+            reg.after_step(module)
+        return penalties, norm
 
     def d_update(self, want_stats: bool) -> dict[str, Any]:
         B = self.setup.train.batch_size
@@ -110,45 +140,33 @@ class Trainer:
         real_scores = _scores(self.D, real, real_labels)
         fake_scores = _scores(self.D, fake, fake_labels)
         loss = self.hook.ganlab_d_loss(real_scores=real_scores, fake_scores=fake_scores, options=self.options)
-        penalties = {}
-        if self.d_regs:
-            penalties = self._penalties(self.d_regs, PenaltyBatch(
-                real, fake, real_labels, fake_labels, real_scores, fake_scores, self.D, self.G, self.step))
-        total = loss + sum(penalties.values()) if penalties else loss
-        self.opt_d.zero_grad(set_to_none=True)
-        total.backward()
-        stats = {"grad_norm_d": _grad_norm(self.D)} if want_stats else {}
-        self.opt_d.step()
-        for reg in self.d_regs:
-            reg.after_step(self.D)
+        batch = PenaltyBatch(real, fake, real_labels, fake_labels, real_scores, fake_scores, self.D, self.G, self.step)
+        penalties, norm = self._update("D", loss, batch, self.opt_d, self.D, self.d_regs, want_stats)
         self._last_real = (real, real_labels)
         return {"d_loss": loss, "real_scores": real_scores, "fake_scores": fake_scores,
-                "penalties": penalties, **stats}
+                "penalties": penalties, "grad_norm_d": norm}
 
     def g_update(self, want_stats: bool) -> dict[str, Any]:
         B = self.setup.train.batch_size
         z, fake_labels = self._latent(B)
-        self.D.requires_grad_(False)  # D's gradients are not needed for G's update
+        self._set_d_trainable(False)  # D's gradients are not needed for G's update
         try:
             fake = self._generate(z, fake_labels)
             fake_scores = _scores(self.D, fake, fake_labels)
             real, real_labels = self._last_real
             real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
             loss = self.hook.ganlab_g_loss(fake_scores=fake_scores, real_scores=real_scores, options=self.options)
-            penalties = {}
-            if self.g_regs:
-                penalties = self._penalties(self.g_regs, PenaltyBatch(
-                    real, fake, real_labels, fake_labels, real_scores, fake_scores, self.D, self.G, self.step))
-            total = loss + sum(penalties.values()) if penalties else loss
-            self.opt_g.zero_grad(set_to_none=True)
-            total.backward()
+            batch = PenaltyBatch(real, fake, real_labels, fake_labels, real_scores, fake_scores,
+                                 self.D, self.G, self.step)
+            penalties, norm = self._update("G", loss, batch, self.opt_g, self.G, self.g_regs, want_stats)
         finally:
-            self.D.requires_grad_(True)
-        stats = {"grad_norm_g": _grad_norm(self.G)} if want_stats else {}
-        self.opt_g.step()
-        for reg in self.g_regs:
-            reg.after_step(self.G)
-        return {"g_loss": loss, "penalties": penalties, **stats}
+            self._set_d_trainable(True)
+        return {"g_loss": loss, "penalties": penalties, "grad_norm_g": norm}
+
+    def _set_d_trainable(self, flag: bool) -> None:
+        # Only the parameters D trains: a plugin may have frozen some on purpose.
+        for p in self._d_trainable:
+            p.requires_grad_(flag)
 
     def train_step(self, want_stats: bool) -> dict[str, Any]:
         for _ in range(self.setup.train.n_critic):
@@ -158,17 +176,22 @@ class Trainer:
 
     # -- state ----------------------------------------------------------------
 
+    def _data_identity(self) -> dict[str, Any]:
+        return {"identity": dict(self.setup.loaded.identity), "n": len(self.setup.loaded)}
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step,
             "ganlab_version": __version__,
             "plugins": list(self.setup.plugins),
+            "data": self._data_identity(),
+            "device": self.device.type,
             "generator": self.G.state_dict(),
             "discriminator": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng_torch": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "rng_noise": self.noise.get_state(),
             "batcher": self.batcher.state_dict(),
             "wall_time": self.wall_time(),
@@ -180,6 +203,11 @@ class Trainer:
                 f"the checkpoint was written by plugins {state.get('plugins')}, "
                 f"but this run uses {self.setup.plugins}"
             )
+        if state.get("data") != self._data_identity():
+            raise CheckpointError(
+                f"the checkpoint was trained on {state.get('data')}, but this run loads "
+                f"{self._data_identity()}; point --data-root (or the data path) at the run's data"
+            )
         try:
             self.G.load_state_dict(state["generator"])
             self.D.load_state_dict(state["discriminator"])
@@ -187,27 +215,44 @@ class Trainer:
             self.opt_d.load_state_dict(state["opt_d"])
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(f"the checkpoint does not fit this run's models: {exc}") from None
-        torch.set_rng_state(state["rng_torch"])
-        if state["rng_cuda"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-        self.noise.set_state(state["rng_noise"].to(self.noise.get_state().device))
-        self.batcher.load_state_dict(state["batcher"])
         self.step = int(state["step"])
         self.wall_offset = float(state.get("wall_time", 0.0))
+        torch.set_rng_state(state["rng_torch"])
+        if state["device"] != self.device.type:
+            # Generator states of one device type cannot seed another: continue, but not bit for bit.
+            warnings.warn(
+                f"the checkpoint was written on {state['device']} and this run is on {self.device.type}: "
+                f"training continues, but its random streams differ from an uninterrupted run",
+                UserWarning, stacklevel=2,
+            )
+            self.noise.manual_seed(self.setup.train.seed + 1 + self.step)
+            self.batcher.reseed(self.setup.train.seed + self.step)
+            return
+        if state["rng_cuda"] is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        self.noise.set_state(state["rng_noise"])
+        self.batcher.load_state_dict(state["batcher"])
 
     def resume(self) -> None:
         # RNG states must stay on the CPU; modules and optimizers move tensors themselves.
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, "cpu"))
         for path in (self.metrics_path, self.modes_path):
-            if path.is_file():  # drop rows logged after the checkpoint
-                rows = [l for l in path.read_text().splitlines() if l.strip()]
-                kept = [l for l in rows if json.loads(l)["step"] <= self.step]
-                path.write_text("".join(l + "\n" for l in kept))
+            if path.is_file():  # drop rows logged after the checkpoint, and a line torn by a crash
+                kept = [line for line in path.read_text().splitlines() if _row_step(line) <= self.step]
+                write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     def wall_time(self) -> float:
         return self.wall_offset + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0)
 
     def save_checkpoint(self) -> None:
+        for name, module in (("G", self.G), ("D", self.D)):
+            bad = [n for n, p in module.named_parameters() if not torch.isfinite(p).all()]
+            if bad:  # never replace the last good checkpoint with broken weights
+                raise TrainingDiverged(
+                    f"{name}'s weights became non-finite by step {self.step} ({', '.join(bad[:3])}); "
+                    f"the last good checkpoint {self.run_dir / CHECKPOINT_NAME} is kept. "
+                    f"Try a lower --lr or a regularizer."
+                )
         save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
 
     # -- artifacts ------------------------------------------------------------
@@ -239,7 +284,11 @@ class Trainer:
 
         if self.setup.data.name not in DATASETS:
             return None
-        report = evaluate_points(fake, *mixture(self.setup.data.name, self.options))
+        try:
+            report = evaluate_points(fake, *mixture(self.setup.data.name, self.options))
+        except GanlabError as exc:  # a diagnostic must never stop training
+            warnings.warn(f"mode coverage not computed at step {self.step}: {exc}", UserWarning, stacklevel=2)
+            return None
         row = {"step": self.step, "modes_captured": report.modes_captured, "n_modes": report.n_modes,
                "high_quality_fraction": report.high_quality_fraction, "kl_to_uniform": report.kl_to_uniform}
         with open(self.modes_path, "a") as fh:
@@ -256,8 +305,8 @@ class Trainer:
             record[f"penalty/{name}"] = float(value.detach())
         record["real_score"] = float(out["real_scores"].detach().mean())
         record["fake_score"] = float(out["fake_scores"].detach().mean())
-        record["grad_norm_g"] = out.get("grad_norm_g", float("nan"))
-        record["grad_norm_d"] = out.get("grad_norm_d", float("nan"))
+        record["grad_norm_g"] = out["grad_norm_g"]
+        record["grad_norm_d"] = out["grad_norm_d"]
         record["time"] = round(self.wall_time(), 3)
         return record
 

@@ -3,6 +3,7 @@
 Always active. An image folder is taken by passing its path to ``--data``.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -35,6 +36,14 @@ class DataOptions:
         for name in ("ring_radius", "ring_std", "grid_spacing", "grid_std"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        # Modes closer than a few std overlap: neither a mixture to learn nor one to score.
+        ring_gap = 2 * self.ring_radius * math.sin(math.pi / self.ring_modes) if self.ring_modes > 1 else math.inf
+        if ring_gap < 6 * self.ring_std:
+            raise ValueError(f"ring modes {ring_gap:.3g} apart overlap at ring_std={self.ring_std}; "
+                             f"use fewer ring_modes, a larger ring_radius or a smaller ring_std")
+        if self.grid_side > 1 and self.grid_spacing < 6 * self.grid_std:
+            raise ValueError(f"grid modes {self.grid_spacing} apart overlap at grid_std={self.grid_std}; "
+                             f"use a larger grid_spacing or a smaller grid_std")
 
 
 @hookimpl

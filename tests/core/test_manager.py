@@ -57,24 +57,23 @@ def test_two_plugins_on_single_answer_hook_conflict(pm):
     assert "'gan'" in msg and "'lsgan'" in msg and "ganlab_d_loss" in msg
 
 
-def test_composition_of_architecture_loss_and_regularizer(pm):
-    class Clip:
+def test_composition_of_architecture_loss_and_regularizer(pm, run_tiny):
+    from ganlab.regularizers import Regularizer
+
+    class Clip(Regularizer):
         name, player = "clip", "D"
-
-        def transform(self, module):
-            return module
-
-        def penalty(self, batch):
-            return None
 
         def after_step(self, module):
             for p in module.parameters():
-                p.data.clamp_(-0.5, 0.5)
+                p.data.clamp_(-0.01, 0.01)
 
     pm.add_plugin(plugin(ganlab_regularizer=lambda: Clip()), "clip")
     sel = pm.select(["mlp", "lsgan", "clip"])
     assert sel.implementers("ganlab_regularizer") == ["clip"]
     assert sel.implementers("ganlab_d_loss") == ["lsgan"]
+    trainer = run_tiny(["mlp", "lsgan", "clip"], train={"steps": 2})
+    assert all(p.abs().max() <= 0.01 for p in trainer.D.parameters())
+    assert any(p.abs().max() > 0.01 for p in trainer.G.parameters())  # the constraint is D's only
 
 
 def test_unknown_plugin_lists_closest_first(pm):

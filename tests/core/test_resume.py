@@ -23,6 +23,8 @@ def _state(trainer):
 @pytest.mark.parametrize("plugins,options,train", [
     (["lsgan"], {"mlp": {"d_dropout": "0.3"}}, {}),  # dropout draws from the global RNG
     (["gan"], {}, {"n_critic": 2, "data": "ring"}),  # several critic steps per G step, toy data
+    (["wgan", "sn"], {"wgan": {"clip": "none"}}, {}),  # a None option, power-iteration buffers
+    (["cgan", "wgan-gp"], {}, {}),  # labels, a penalty drawing from the global RNG
 ])
 def test_resume_is_bitwise_identical(pm, tmp_path, run_tiny, plugins, options, train):
     n = 6
@@ -36,9 +38,13 @@ def test_resume_is_bitwise_identical(pm, tmp_path, run_tiny, plugins, options, t
     assert a.keys() == b.keys()
     mismatched = [k for k in a if not torch.equal(a[k], b[k])]
     assert not mismatched
-    # The optimizer states match too, so training would keep matching.
-    sa, sb = straight.opt_g.state_dict()["state"], resumed.opt_g.state_dict()["state"]
-    assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+    # The optimizer and random states match too, so training would keep matching.
+    for opt in ("opt_g", "opt_d"):
+        sa, sb = getattr(straight, opt).state_dict()["state"], getattr(resumed, opt).state_dict()["state"]
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[i][k], sb[i][k]) for i in sa for k in sa[i])
+    assert torch.equal(straight.noise.get_state(), resumed.noise.get_state())
+    assert torch.equal(straight.batcher.generator.get_state(), resumed.batcher.generator.get_state())
     rows_a = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
     rows_b = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
     strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k != "time"} for r in rows]
@@ -153,3 +159,24 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes(pm, tmp_path, run_tiny):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     resumed = prepare_run(pm, RunRequest(train={"steps": 3}), resume=tmp_path / "r", quiet=True)
     assert resumed.fit() == "finished" and resumed.step == 3
+
+
+def test_resume_after_a_crash_between_checkpoints(pm, tmp_path, run_tiny, monkeypatch):
+    straight = run_tiny(["lsgan"], train={"steps": 6}, out=tmp_path / "straight")
+    crashing = run_tiny(["lsgan"], train={"steps": 6, "checkpoint_every": 2, "sample_every": 5},
+                        out=tmp_path / "crash", fit=False)
+
+    def crash():
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(crashing, "save_samples", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        crashing.fit()
+    assert load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["step"] == 4
+    resumed = prepare_run(pm, RunRequest(train={"steps": 6}), resume=tmp_path / "crash", quiet=True)
+    assert resumed.step == 4
+    resumed.fit()
+    a, b = _state(straight), _state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(l)["step"] for l in (tmp_path / "crash" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]

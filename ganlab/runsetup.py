@@ -105,11 +105,29 @@ def _flatten(results: list[Any]) -> list[Any]:
     return out
 
 
-def _check_module(module: Any, hook_name: str, selection: Selection) -> nn.Module:
+def _check_module(module: Any, what: str, selection: Selection) -> nn.Module:
     if not isinstance(module, nn.Module):
-        who = ", ".join(selection.implementers(hook_name)) or "no plugin"
-        raise PluginError(f"{hook_name} ({who}) returned {type(module).__name__}, not an nn.Module")
+        who = ", ".join(selection.implementers(what)) if what in selection.providers else "a regularizer"
+        raise PluginError(f"{what} ({who}) returned {type(module).__name__}, not an nn.Module")
     return module
+
+
+def _regularizers(selection: Selection, spec, conditioner, options) -> list[Regularizer]:
+    """Every active plugin's regularizers, checked: penalties are logged and added up by name."""
+    owners: dict[str, str] = {}
+    out = []
+    for plugin, result in call_each(selection, "ganlab_regularizer", data=spec, conditioner=conditioner,
+                                    options=options):
+        for reg in _flatten([result]):
+            if not isinstance(reg, Regularizer) or reg.player not in ("D", "G") or not reg.name:
+                raise PluginError(f"plugin {plugin!r} returned {reg!r} from ganlab_regularizer; return "
+                                  f"ganlab.regularizers.Regularizer objects with a name and player 'D' or 'G'")
+            if reg.name in owners:
+                raise PluginError(f"plugins {owners[reg.name]!r} and {plugin!r} both add a regularizer named "
+                                  f"{reg.name!r}; each needs its own name so both penalties are applied and logged")
+            owners[reg.name] = plugin
+            out.append(reg)
+    return out
 
 
 def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
@@ -133,15 +151,12 @@ def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
         "ganlab_discriminator",
         selection,
     )
-    regularizers = _flatten(hook.ganlab_regularizer(data=spec, conditioner=conditioner, options=options))
-    for reg in regularizers:
-        if getattr(reg, "player", None) not in ("D", "G") or not getattr(reg, "name", None):
-            raise PluginError(f"regularizer {reg!r} needs a name and player 'D' or 'G'")
+    regularizers = _regularizers(selection, spec, conditioner, options)
     for reg in regularizers:
         if reg.player == "D":
-            discriminator = reg.transform(discriminator)
+            discriminator = _check_module(reg.transform(discriminator), f"{reg.name}.transform", selection)
         else:
-            generator = reg.transform(generator)
+            generator = _check_module(reg.transform(generator), f"{reg.name}.transform", selection)
     setup = RunSetup(
         selection, train, options, device, loaded, conditioner,
         generator.to(device), discriminator.to(device), regularizers,
@@ -157,5 +172,9 @@ def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.opti
     opts = []
     for player, module in (("G", setup.generator), ("D", setup.discriminator)):
         params = [p for p in module.parameters() if p.requires_grad]
-        opts.append(hook.ganlab_optimizer(player=player, params=params, train=setup.train))
+        opt = hook.ganlab_optimizer(player=player, params=params, train=setup.train)
+        if not isinstance(opt, torch.optim.Optimizer):
+            who = ", ".join(setup.selection.implementers("ganlab_optimizer"))
+            raise PluginError(f"ganlab_optimizer ({who}) returned {type(opt).__name__}, not a torch.optim.Optimizer")
+        opts.append(opt)
     return opts[0], opts[1]
