@@ -18,6 +18,8 @@ from ganlab.errors import GanlabError
 from ganlab.manager import make_plugin_manager
 
 EXIT_USER_ERROR = 2
+METAVARS = {"betas": "B1,B2", "device": "{auto,cpu,cuda}", "data": "NAME|DIR", "data_root": "DIR"}
+DEFAULT_SHOWN = {"data_root": "$GANLAB_DATA or ~/.cache/ganlab/data"}
 
 
 def _add_run_parser(sub) -> None:
@@ -32,9 +34,10 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="plain log lines instead of a progress bar")
     flags = p.add_argument_group("trainer settings")
     for name, f in TRAIN_FIELDS.items():
+        default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
         flags.add_argument(f"--{name.replace('_', '-')}", dest=f"train_{name}", default=None,
-                           metavar=f.type_name.upper().replace(" ", "_") if "|" not in f.type_name else None,
-                           help=f"{f.help} (default {','.join(map(str, f.default)) if isinstance(f.default, tuple) else f.default})")
+                           metavar=METAVARS.get(name, f.type_name.upper()),
+                           help=f"{f.help} (default {DEFAULT_SHOWN.get(name, default)})")
     p.set_defaults(handler=cmd_run)
 
 
