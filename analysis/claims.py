@@ -79,8 +79,12 @@ class DiracEigenvalues:
 
 @dataclass(frozen=True)
 class GradientPenalty:
-    """A D penalty λ·E[(‖∇D(x̂)‖ - 1)²] with a per-sample norm (``one_sided``: only norms > 1)."""
+    """A D penalty λ·E[(‖∇D(x̂)‖ - 1)²] with a per-sample norm (``one_sided``: only norms > 1).
 
+    ``weight`` is λ, so that the penalty's size is checked, not only its shape.
+    """
+
+    weight: float
     one_sided: bool = False
     source: str = "Gulrajani et al. 2017, eq. 3"
 
@@ -98,12 +102,6 @@ class R1Penalty:
 
     gamma: float
     source: str = "Mescheder et al. 2018, eq. 9"
-
-
-DECLARATION_TYPES = (
-    OptimalDiscriminator, Criterion, GeneratorGradient, DiracEigenvalues,
-    GradientPenalty, SpectralNormalization, R1Penalty,
-)
 
 
 # --- results -----------------------------------------------------------------

@@ -56,10 +56,6 @@ class Mixture:
     def intervals(self) -> list[tuple[float, float]]:
         return [(m - TAIL_SIGMAS * s, m + TAIL_SIGMAS * s) for m, s in zip(self.means, self.scales)]
 
-    def describe(self) -> str:
-        parts = [f"{w:.2g}N({m:.3g},{s:.3g}²)" for w, m, s in zip(self.weights, self.means, self.scales)]
-        return "+".join(parts) if len(parts) > 1 else parts[0][parts[0].index("N"):]
-
 
 def merged_intervals(*densities: Mixture) -> list[tuple[float, float]]:
     """The union of every component's ±12σ interval, as disjoint sorted pieces."""

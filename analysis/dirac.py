@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ganlab.analysis import claims as C
-from ganlab.analysis.probe import DTYPE, LossProbe
+from ganlab.analysis.probe import DTYPE, LossProbe, implements
 from ganlab.regularizers import PenaltyBatch
 
 EIGEN = C.register(
@@ -61,7 +61,7 @@ class _Critic(nn.Module):
 
 
 def penalty_regs(probe: LossProbe) -> list:
-    return [r for r in probe.regularizers() if getattr(r, "has_penalty", False)]
+    return [r for r in probe.regularizers() if implements(r, "penalty")]
 
 
 def field(probe: LossProbe, regs: list, z: torch.Tensor, create_graph: bool = False,

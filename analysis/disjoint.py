@@ -26,7 +26,7 @@ EXACT = C.register(
 GRADIENT = C.register(
     "disjoint-gradient", "No gradient at D* once supports separate",
     source="Arjovsky et al. 2017, Example 1 and Thm 2.4",
-    formula="∂C/∂θ → 0 and C → -(inf φ_r + inf φ_f) for N(0,ε²) vs N(θ,ε²), ε → 0",
+    formula="∂C/∂θ → 0, C → -(inf φ_r + inf φ_f) and JSD → log 2 for N(0,ε²) vs N(θ,ε²), ε → 0",
     conditions="separable loss with a pointwise D*; θ = 1",
 )
 W1 = C.register(
@@ -110,14 +110,21 @@ def check_gradient(probe: LossProbe, theta: float = 1.0) -> C.Result:
                - wasserstein1(Mixture.gaussian(0, EPSILONS[-1]), Mixture.gaussian(theta - FD_STEP, EPSILONS[-1]))
                ) / (2 * FD_STEP)
     tol_c = criterion.QUAD_TOL + tols[-1] * FD_STEP  # C's quadrature error (the bound above times δ)
-    ok = abs(grads[-1]) <= tols[-1] + criterion.QUAD_TOL and abs(values[-1] - c_disjoint) <= tol_c
+    # 0 ≤ log 2 - JSD ≤ BC = ∫√(p q) dx, since log(1 + x) ≤ √x gives
+    # p·log(1 + q/p) ≤ √(pq) in log 2 - JSD = ½∫p·log(1 + q/p) + q·log(1 + p/q);
+    # for N(0,ε²) and N(θ,ε²), BC = exp(-θ²/8ε²) (2e-22 at ε = 0.05, θ = 1).
+    overlap = [float(np.exp(-theta**2 / (8 * eps**2))) for eps in EPSILONS]
+    js_ok = all(-criterion.QUAD_TOL <= np.log(2) - j <= bc + criterion.QUAD_TOL for j, bc in zip(js, overlap))
+    ok = (abs(grads[-1]) <= tols[-1] + criterion.QUAD_TOL and abs(values[-1] - c_disjoint) <= tol_c
+          and js_ok)
     data = {"epsilons": EPSILONS, "dC_dtheta": grads, "C": values, "C_disjoint": c_disjoint,
-            "JSD_scipy": js, "W1_gradient": w1_grad}
+            "JSD_scipy": js, "overlap": overlap, "W1_gradient": w1_grad}
     measured = ("∂C/∂θ " + ", ".join(C.fmt(g) for g in grads) + f" (ε = {', '.join(map(str, EPSILONS))}); "
-                f"C(ε={EPSILONS[-1]}) {C.fmt(values[-1])}")
+                f"C(ε={EPSILONS[-1]}) {C.fmt(values[-1])}; log 2 - JSD " + ", ".join(C.fmt(np.log(2) - j) for j in js))
     note = f"scipy: JSD → {C.fmt(js[-1])} (log 2 = {C.fmt(np.log(2))}); W₁ gradient {C.fmt(w1_grad)}"
     return C.result(GRADIENT, probe.label, C.PASS if ok else C.FAIL, measured,
-                    f"∂C/∂θ → 0, C → {C.fmt(c_disjoint)}", f"FD+quadrature {C.fmt(tols[-1] + criterion.QUAD_TOL)}",
+                    f"∂C/∂θ → 0, C → {C.fmt(c_disjoint)}, 0 ≤ log 2 - JSD ≤ exp(-θ²/8ε²)",
+                    f"FD+quadrature {C.fmt(tols[-1] + criterion.QUAD_TOL)}; JSD {C.fmt(criterion.QUAD_TOL)}",
                     note=note, data=data)
 
 

@@ -75,23 +75,30 @@ class LossProbe:
     def L(self, t: float, s: float) -> float:
         return float(self.d_loss(tensor([t]), tensor([s])))
 
-    def declarations(self, kind: type | tuple[type, ...] | None = None) -> list[Any]:
-        """The claim objects the active plugins return from ``ganlab_claims``."""
-        out: list[Any] = []
-        for item in self.sel.hook.ganlab_claims(options=self.options):
-            out.extend(item if isinstance(item, (list, tuple)) else [item])
-        out = [c for c in out if c is not None]
+    def declarations(self, kind: type | tuple[type, ...] | None = None, plugin: str | None = None) -> list[Any]:
+        """The claim objects the active plugins (or only ``plugin``) return from ``ganlab_claims``."""
+        out = _flatten(self._hook("ganlab_claims", plugin)(options=self.options))
         return [c for c in out if kind is None or isinstance(c, kind)]
 
-    def regularizers(self) -> list[Any]:
+    def declarers(self, kind: type) -> list[str]:
+        """The active plugins whose own ``ganlab_claims`` returns a ``kind``."""
+        return [n for n in self.sel.implementers("ganlab_claims") if self.declarations(kind, plugin=n)]
+
+    def regularizers(self, plugin: str | None = None) -> list[Any]:
+        """The regularizers of the active plugins, or only of ``plugin``."""
         from ganlab.datasets import DataSpec
 
         spec = DataSpec("verify", (1,), None, "points")
-        found = self.sel.hook.ganlab_regularizer(data=spec, conditioner=None, options=self.options)
-        out = []
-        for item in found:
-            out.extend(item if isinstance(item, (list, tuple)) else [item])
-        return [r for r in out if r is not None]
+        return _flatten(self._hook("ganlab_regularizer", plugin)(data=spec, conditioner=None, options=self.options))
+
+    def _hook(self, hook_name: str, plugin: str | None):
+        """The selection's caller for a hook, or one that calls only ``plugin``'s implementation."""
+        if plugin is None:
+            return getattr(self.sel.hook, hook_name)
+        if plugin not in self.sel.implementers(hook_name):
+            raise ValueError(f"{plugin!r} is not an active implementer of {hook_name}")
+        others = set(self.pm.get_plugins()) - {self.pm.get_plugin(plugin)}
+        return self.pm.subset_hook_caller(hook_name, others)
 
     # -- structure ------------------------------------------------------------
 
@@ -215,6 +222,21 @@ class LossProbe:
         return Pointwise(t, value, interior, unbounded)
 
 
+def implements(reg: Any, method: str) -> bool:
+    """Whether a regularizer overrides ``method`` (penalty, transform, after_step) of the no-op base."""
+    from ganlab.regularizers import Regularizer
+
+    return getattr(type(reg), method, None) is not getattr(Regularizer, method)
+
+
+def _flatten(answers) -> list[Any]:
+    """A multi-answer hook's results, each a single object, a list of them or None."""
+    out: list[Any] = []
+    for item in answers:
+        out.extend(item if isinstance(item, (list, tuple)) else [item])
+    return [x for x in out if x is not None]
+
+
 def _per_element(fn, T: torch.Tensor) -> np.ndarray:
     """fn(T[i:i+1]) for every row of T: vmapped when the plugin's code allows, else a loop."""
     with torch.no_grad():
@@ -236,10 +258,4 @@ def describe(names: list[str], values: dict[str, dict[str, Any]]) -> str:
     return f"{label}[{','.join(opts)}]" if opts else label
 
 
-def loss_plugins(pm) -> list[str]:
-    """Every usable plugin that implements a loss hook itself."""
-    return [n for n in pm.available()
-            if {"ganlab_d_loss", "ganlab_g_loss"} & set(pm.infos[n].hooks)]
-
-
-__all__ = ["LossProbe", "Pointwise", "loss_plugins", "tensor", "T_MAX"]
+__all__ = ["LossProbe", "Pointwise", "implements", "tensor", "T_MAX"]

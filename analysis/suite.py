@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -16,16 +17,18 @@ import torch
 from ganlab.analysis import claims as C
 from ganlab.analysis import criterion, dirac, disjoint, optimal_d, saturation, spectral, wgan_gp
 from ganlab.analysis.probe import LossProbe
-from ganlab.errors import PluginError
+from ganlab.errors import ConfigError, PluginError
 
-# Built-in variants checked by a plain `ganlab verify`: both generator losses
-# of gan, and three LSGAN codings (the paper's, the Pearson one, and one with
-# a < b swapped around c) so that "for any a ≠ b" is not tested at one point.
-# γ = 2 for R1 keeps both Dirac-GAN eigenvalues away from 0, so simulated
-# gradient descent visibly converges; γ = 10 (the default) is very stiff.
+# Built-in variants checked by a plain `ganlab verify`: every option value
+# that changes a loss or a penalty. Both generator losses of gan; LSGAN's
+# paper coding, the Pearson one, one with c outside [a, b], and seed 000's
+# sigmoid; WGAN-GP's two- and one-sided penalties. γ = 2 for R1 keeps both
+# Dirac-GAN eigenvalues away from 0, so simulated gradient descent visibly
+# converges; γ = 10 (the default) is very stiff.
 VARIANTS: dict[str, list[dict[str, str]]] = {
     "gan": [{}, {"generator_loss": "minimax"}],
-    "lsgan": [{}, {"preset": "pearson"}, {"a": "-0.5", "b": "2", "c": "0.25"}],
+    "lsgan": [{}, {"preset": "pearson"}, {"a": "-0.5", "b": "2", "c": "0.25"}, {"sigmoid": "true"}],
+    "wgan-gp": [{}, {"one_sided": "true"}],
     "r1": [{}, {"gamma": "2"}],
 }
 LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}
@@ -64,10 +67,22 @@ def checkable(pm) -> list[str]:
 
 
 def probes_for(pm, name: str, options: dict[str, dict[str, Any]] | None = None) -> list[LossProbe]:
-    given = (options or {}).get(name)
-    variants = [given] if given is not None else VARIANTS.get(name, [{}])
-    extra = {k: v for k, v in (options or {}).items() if k != name}
-    return [LossProbe(pm, [name], {**extra, **({name: v} if v else {})}) for v in variants]
+    """One probe per variant of ``name``: the given options, else the built-in variants.
+
+    Each probe gets only the options of plugins active in its own selection
+    (``-o r1.gamma=2`` reaches the r1 probe, not the gan one).
+    """
+    options = options or {}
+    given = options.get(name)
+    active = pm.select([name]).active
+    extra = {k: v for k, v in options.items() if k != name and k in active}
+    if given is not None:
+        return [LossProbe(pm, [name], {**extra, name: given})]
+    # Built-in variants are the suite's choice, not the user's: their option
+    # warnings (e.g. lsgan.sigmoid's unreachable targets) would only be noise.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return [LossProbe(pm, [name], {**extra, **({name: v} if v else {})}) for v in VARIANTS.get(name, [{}])]
 
 
 def check_plugin(pm, name: str, options: dict[str, dict[str, Any]] | None = None) -> list[C.Result]:
@@ -124,6 +139,11 @@ def verify(pm=None, plugins: Iterable[str] | None = None,
     names = list(dict.fromkeys(plugins)) if plugins else checkable(pm)
     for name in names:
         pm.info(name)  # unknown or broken: a PluginError with suggestions
+    stray = [p for p in (options or {}) if p not in names]
+    if stray:
+        pm.info(stray[0])  # an unknown name gets the unknown-plugin error
+        why = f"add --plugin {stray[0]}" if plugins else f"{stray[0]} has nothing for ganlab verify to check"
+        raise ConfigError(f"options given for {', '.join(stray)}, which is not verified; {why}")
     with _quiet_torch():
         if not plugins:  # claims about the mathematics itself, independent of any plugin
             report.results.append(disjoint.check_exact())

@@ -4,7 +4,10 @@ D minimises 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2] and G minimises
 1/2 E[(D(G(z)) - c)^2]. The default coding a=0, b=1, c=1 is the paper's
 experimental one; ``preset=pearson`` (a=-1, b=1, c=0) satisfies b-c=1 and
 b-a=2, under which minimising G minimises the Pearson chi-square divergence
-between p_d + p_g and 2 p_g.
+between p_d + p_g and 2 p_g. Any coding with a < b works the same way: G's
+criterion (with the real-data term) is ((a+b)/2 - c)^2 + (b-a)^2/8 times
+that integral, so p_g = p_d is its unique minimiser. b > a is required:
+real samples score higher, as with every other ganlab loss.
 """
 
 import warnings
@@ -37,12 +40,20 @@ class LSGANOptions:
             self.a, self.b, self.c = PRESETS[self.preset]
         if self.a == self.b:
             raise ValueError(f"a and b must differ (a = b = {self.a} gives D nothing to learn)")
+        if self.b < self.a:
+            raise ValueError(
+                f"b must exceed a: real samples should score higher than fakes (got a={self.a}, b={self.b}); "
+                "swap them"
+            )
         if self.sigmoid:
-            out = [f"{k}={v}" for k, v in (("a", self.a), ("b", self.b), ("c", self.c)) if not 0 <= v <= 1]
+            # σ maps onto the open interval (0, 1): a target at 0 or 1 is only
+            # approached as the raw score diverges, one outside [0, 1] not even that.
+            out = [f"{k}={v}" for k, v in (("a", self.a), ("b", self.b), ("c", self.c)) if not 0 < v < 1]
             if out:
                 warnings.warn(
                     f"lsgan.sigmoid squashes scores into (0, 1), so target(s) {', '.join(out)} "
-                    "can never be reached",
+                    "cannot be reached: σ(D) tends to 0 or 1 only as the raw score goes to -∞ or +∞, "
+                    "and never comes near a target outside [0, 1]",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -93,6 +104,10 @@ def ganlab_claims(options):
     def target(pd, pg):  # seed 000: D*(x) = (b p_d + a p_g) / (p_d + p_g)
         return (b * pd + a * pg) / (pd + pg)
 
+    # With a sigmoid, D*'s target (b·p_d + a·p_g)/(p_d + p_g) lies strictly inside
+    # (0, 1) wherever both densities are positive iff 0 ≤ a < b ≤ 1; otherwise
+    # σ(D) cannot reach it where one density dominates, and D* has no closed form.
+    reachable = not o.sigmoid or (0 <= a and b <= 1)
     claims = []
     if not o.sigmoid:
         claims.append(C.OptimalDiscriminator(target, "t* = (b·p_d + a·p_g)/(p_d + p_g)", f"{mao}, eq. 7"))
@@ -102,7 +117,7 @@ def ganlab_claims(options):
         lam = np.sqrt(complex(a * c))
         claims.append(C.DiracEigenvalues((lam, -lam), "±sqrt(a·c)", "Mescheder et al. 2018, section 2 (linearised)"))
     else:
-        if 0 <= min(a, b) and max(a, b) <= 1:  # otherwise σ(D) cannot reach the targets
+        if reachable:
             claims.append(C.OptimalDiscriminator(lambda pd, pg: logit(target(pd, pg)),
                                                  "σ(t*) = (b·p_d + a·p_g)/(p_d + p_g)", f"{mao}, eq. 7"))
         claims.append(C.GeneratorGradient(lambda l: (expit(l) - c) * expit(l) * (1 - expit(l)), True,
@@ -110,10 +125,14 @@ def ganlab_claims(options):
         lam = np.sqrt(complex((0.5 - a) * (0.5 - c))) / 4
         claims.append(C.DiracEigenvalues((lam, -lam), "±sqrt((1/2-a)(1/2-c))/4",
                                          "Mescheder et al. 2018, section 2 (linearised)"))
-    if not o.sigmoid or (0 <= min(a, b) and max(a, b) <= 1):
+    if reachable:
+        # With δ = p_d - p_g and s = p_d + p_g, D* - c = ((a+b)/2 - c) + (b-a)δ/(2s), so
+        # C(G) = ½∫s(D* - c)² = ((a+b)/2 - c)² + (b-a)²/8·∫δ²/s (∫s = 2, ∫δ = 0):
+        # for every a ≠ b the minimum is at p_g = p_d, not only for Mao's coding.
         claims.append(C.Criterion(
             lambda p, q: 0.5 * lsgan_integral(p, q, a, b, c), "g",
-            "2C(G) = ∫((b-c)(p_d+p_g) - (b-a)p_g)²/(p_d+p_g) dx", f"{mao}, Thm 1 (seed 000)",
-            minimum_at_equal=abs(c - (a + b) / 2) < 1e-12,
+            "2C(G) = ∫((b-c)(p_d+p_g) - (b-a)p_g)²/(p_d+p_g) dx "
+            "= 2((a+b)/2-c)² + (b-a)²/4·∫(p_d-p_g)²/(p_d+p_g) dx",
+            f"{mao}, Thm 1 (seed 000)", minimum_at_equal=True,
         ))
     return claims

@@ -3,14 +3,17 @@
 Every weight W of a linear or convolutional layer is replaced by
 W / sigma(W), where sigma(W) is W's largest singular value, estimated by
 power iteration (``n_power_iterations`` steps each training forward, with
-u and v carried over between steps). A normalised layer is 1-Lipschitz, and
-so are ReLU and LeakyReLU, so a D built from them is 1-Lipschitz (batch
-norm, if D has it, is not constrained). Seed 003 lists it beside WGAN's
-weight clipping as a way to constrain the critic; seed 000's cGAN wraps its
-D's hidden layers this way.
+u and v carried over between steps). A normalised linear layer is
+1-Lipschitz, and so are ReLU and LeakyReLU, so an MLP built from them is
+1-Lipschitz (batch norm, if D has it, is not constrained). Seed 003 lists it
+beside WGAN's weight clipping as a way to constrain the critic; seed 000's
+cGAN wraps its D's hidden layers this way.
 
 A convolution's kernel is normalised as the matrix (out, in * kh * kw), as in
-the paper; that bounds, but is not equal to, the convolution operator's norm.
+the paper. That matrix's σ does not bound the convolution operator's norm:
+the bound goes the other way, ‖conv‖ ≤ sqrt(kh * kw) * σ at stride 1, so a
+normalised conv layer is at most sqrt(kh * kw)-Lipschitz, not 1-Lipschitz
+(a 1-channel 3x3 kernel of ones: σ = 3, operator norm on large images 9).
 For ``ConvTranspose`` the output channels are dim 1 of the weight
 (in, out, kh, kw), so the matrix is built with ``dim=1``.
 
@@ -71,6 +74,8 @@ class SpectralNorm(Regularizer):
 
     def __init__(self, player: str, n_power_iterations: int = 1):
         self.player = player
+        # Regularizer names are unique per run; D's keeps the plain name.
+        self.name = "spectral_norm" if player == "D" else "spectral_norm_g"
         self.n_power_iterations = n_power_iterations
 
     def transform(self, module: nn.Module) -> nn.Module:

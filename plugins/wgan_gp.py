@@ -12,6 +12,18 @@ with one ε per sample and the norm taken per sample over all its
 dimensions (λ = 10). The ``one_sided`` variant penalises only norms above 1,
 max(0, ‖∇‖ - 1)², which is the Lipschitz condition itself.
 
+In a conditional run the critic is a function of (x, y), so x̂ must lie
+between a real and a fake *of one class y* and be scored with y: a line from
+a real 3 to a fake 7 scored as either label leaves the (x, y) pairs that the
+critic is ever asked about. Generated labels are drawn independently of the
+real batch, so each fake is paired with a real of its own class by
+:func:`ganlab.plugins.recon.pair_by_label` (the k-th fake of class y takes
+the (k mod n_y)-th real of class y); fakes whose class has no real in the
+batch are left out, and with no pair at all the penalty is 0. Pairing the
+existing fakes, rather than generating new ones for the real labels, costs
+no extra forward pass of G, draws no extra noise and leaves G's batch-norm
+statistics alone.
+
 The penalty is a sum of one term per sample, which is only meaningful when
 each score depends on its own sample alone: batch norm in the critic mixes
 the batch, so this plugin rejects it (the paper uses layer norm instead).
@@ -29,10 +41,12 @@ import torch
 from torch import nn
 
 from ganlab import hookimpl
+from ganlab.plugins.recon import pair_by_label
 from ganlab.plugins.wgan import d_loss, g_loss
 from ganlab.regularizers import PenaltyBatch, Regularizer
 
-__all__ = ["WGANGPOptions", "GradientPenalty", "gradient_penalty", "interpolate", "d_loss", "g_loss"]
+__all__ = ["WGANGPOptions", "GradientPenalty", "gradient_penalty", "interpolate", "same_label_pairs",
+           "d_loss", "g_loss"]
 
 
 @dataclass
@@ -81,9 +95,10 @@ def gradient_penalty(
 
     The norm of each sample's gradient is taken over all its non-batch
     dimensions (the gradient of a batch-wide norm would couple samples).
-    ``labels`` are passed to the critic with x̂ in a conditional run (use the
-    real batch's labels). ``create_graph=True`` keeps the penalty
-    differentiable with respect to the critic's parameters.
+    In a conditional run ``real[i]`` and ``fake[i]`` must share the label
+    ``labels[i]`` (see :func:`same_label_pairs`), which the critic gets with
+    x̂. ``create_graph=True`` keeps the penalty differentiable with respect
+    to the critic's parameters.
     """
     x_hat = interpolate(real, fake, generator).requires_grad_(True)
     if labels is not None:
@@ -97,6 +112,17 @@ def gradient_penalty(
     return (excess**2).mean()
 
 
+def same_label_pairs(
+    real: torch.Tensor, fake: torch.Tensor, real_labels: torch.Tensor, fake_labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(real', fake', labels)`` with ``real'[i]`` and ``fake'[i]`` both of class ``labels[i]``.
+
+    One row per fake whose class occurs among the reals, in the fakes' order.
+    """
+    fake_idx, real_idx = pair_by_label(fake_labels, real_labels)
+    return real[real_idx], fake[fake_idx], fake_labels[fake_idx]
+
+
 class GradientPenalty(Regularizer):
     name = "gradient_penalty"
     player = "D"
@@ -106,11 +132,12 @@ class GradientPenalty(Regularizer):
         self.one_sided = one_sided
 
     def penalty(self, batch: PenaltyBatch) -> torch.Tensor:
-        # x̂ is conditioned on the real batch's labels: ε mixes a real of class
-        # y with an unrelated fake, so either label is a choice; the real one
-        # keeps the penalty on the data's (x, y) pairs.
-        gp = gradient_penalty(batch.discriminator, batch.real, batch.fake, batch.real_labels, self.one_sided)
-        return self.weight * gp
+        real, fake, labels = batch.real, batch.fake, batch.real_labels
+        if batch.real_labels is not None and batch.fake_labels is not None:
+            real, fake, labels = same_label_pairs(real, fake, batch.real_labels, batch.fake_labels)
+            if len(labels) == 0:  # no class in common this step: nothing to interpolate
+                return real.new_zeros(())
+        return self.weight * gradient_penalty(batch.discriminator, real, fake, labels, self.one_sided)
 
 
 @hookimpl
@@ -164,4 +191,5 @@ def ganlab_claims(options):
     from ganlab.analysis import claims as C
     from ganlab.plugins import wgan
 
-    return wgan.ganlab_claims() + [C.GradientPenalty(one_sided=options[WGANGPOptions].one_sided)]
+    opts = options[WGANGPOptions]
+    return wgan.ganlab_claims() + [C.GradientPenalty(weight=opts.weight, one_sided=opts.one_sided)]

@@ -107,7 +107,7 @@ class BatchNormGP(Regularizer):
 def batch_norm_gp():
     from ganlab.analysis import claims as C
 
-    return plugin(ganlab_regularizer=lambda: BatchNormGP(), ganlab_claims=lambda: C.GradientPenalty())
+    return plugin(ganlab_regularizer=lambda: BatchNormGP(), ganlab_claims=lambda: C.GradientPenalty(weight=10.0))
 
 
 def load_ragan():

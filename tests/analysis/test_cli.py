@@ -38,6 +38,10 @@ def test_full_verify_passes_every_builtin(full_run):
     assert {r["claim"] for r in rows} == ALL_CLAIMS
     plugins = {r["plugin"].split("[")[0].split(" ")[0] for r in rows}
     assert BUILTIN_LOSSES | {"sn", "gan+r1", "scipy"} <= plugins
+    # Every built-in option variant is covered by a plain run.
+    labels = {r["plugin"] for r in rows}
+    for variant in ("lsgan[sigmoid=true]", "wgan-gp[one_sided=true]", "gan[generator_loss=minimax]"):
+        assert variant in labels
     for r in rows:
         assert r["status"] in (C.PASS, C.FAIL, C.NA)
         assert r["source"] and r["formula"] and r["conditions"]
@@ -79,11 +83,31 @@ def test_options_select_the_variant(capsys):
     assert "lsgan[a=-1,b=1,c=0]" in out and "lsgan[preset" not in out
 
 
+def test_options_reach_only_the_selections_they_belong_to(capsys):
+    # r1 runs with the default loss gan, so gan+r1 gets γ = 2 while gan alone keeps its variants.
+    assert main(["verify", "--plugin", "gan", "--plugin", "r1", "-o", "r1.gamma=2"]) == 0
+    out = capsys.readouterr().out
+    assert "gan+r1[gamma=2]" in out and "gan[generator_loss=minimax]" in out
+    assert not re.search(r"gan\+r1\s", out)  # r1's default variant is replaced, not added to
+
+
+def test_an_option_in_a_full_run(capsys):
+    assert main(["verify", "-o", "lsgan.a=-1"]) == 0
+    out = capsys.readouterr().out
+    assert "lsgan[a=-1]" in out and "lsgan[preset=pearson]" not in out
+    assert re.search(r"optimal-d\s+hinge\s", out)  # every other plugin still checked
+    assert " 0 failed" in out
+
+
 def test_user_mistakes_exit_2(capsys):
     assert main(["verify", "--plugin", "no-such-loss"]) == 2
     assert "unknown plugin" in capsys.readouterr().err
     assert main(["verify", "--plugin", "mlp"]) == 2  # nothing to check there
     assert main(["verify", "--plugin", "gan", "-o", "lsgan.a=1"]) == 2
+    assert main(["verify", "-o", "mlp.d_hidden=8"]) == 2  # nothing of mlp's is verified
+    assert "nothing for ganlab verify to check" in capsys.readouterr().err
+    assert main(["verify", "--plugin", "lsgan", "-o", "lsgan.a=2"]) == 2  # b = 1 < a
+    assert "b must exceed a" in capsys.readouterr().err
 
 
 def test_a_failing_claim_exits_1(capsys, monkeypatch, fresh_pm, helpers):

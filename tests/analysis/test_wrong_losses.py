@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ganlab.analysis import claims as C
 from ganlab.analysis import criterion, optimal_d, saturation, wgan_gp
 from ganlab.analysis.probe import LossProbe
@@ -35,6 +37,38 @@ def test_minimax_labelled_non_saturating_fails(fresh_pm, helpers):
     assert "non-saturating" in row.note  # the saturation classification catches it too
 
 
+def test_a_slightly_wrong_optimal_d_fails_on_delta_t(fresh_pm, helpers):
+    # t* = log r + 1e-5 costs at most ½·max κ·(1e-5)² = ½·¼·1e-10 of objective
+    # (κ = (p_d+p_g)σ'(t*) ≤ ¼): inside the 1e-10 gap tolerance at every ratio,
+    # so only |Δt| = 1e-5 ≫ tol_t (~1e-11) can catch it.
+    from ganlab.plugins import gan
+
+    fresh_pm.add_plugin(helpers.plugin(
+        ganlab_d_loss=gan.ganlab_d_loss, ganlab_g_loss=lambda fake_scores: gan.g_loss_non_saturating(fake_scores),
+        ganlab_claims=lambda: C.OptimalDiscriminator(lambda pd, pg: np.log(pd / pg) + 1e-5, "log r + 1e-5",
+                                                     "wrong")), "off-gan", source="test")
+    row = optimal_d.check(LossProbe(fresh_pm, ["off-gan"]))
+    assert np.all(row.data["gap"] <= 1e-10)
+    assert row.status == C.FAIL
+
+
+def test_gradient_penalty_with_a_wrong_declared_weight_fails(fresh_pm, helpers):
+    from ganlab.plugins import wgan_gp as plugin_gp
+
+    fresh_pm.add_plugin(helpers.plugin(
+        ganlab_regularizer=lambda: plugin_gp.GradientPenalty(weight=5.0),
+        ganlab_claims=lambda: C.GradientPenalty(weight=10.0)), "half-gp", source="test")
+    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["half-gp"]))
+    assert row.status == C.FAIL and "GP(2u) = 5" in row.note
+
+
+def test_penalty_is_taken_from_the_declaring_plugin(fresh_pm, helpers):
+    # Another active plugin's penalty must not stand in for the declared one.
+    fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
+    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["bad-gp", "r1"]))
+    assert row.status == C.FAIL and "GP(unit linear critic)" in row.note
+
+
 def test_batch_wide_gradient_norm_fails(fresh_pm, helpers):
     fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
     row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["bad-gp"]))
@@ -64,10 +98,11 @@ def test_identity_transform_declared_as_spectral_norm_fails(fresh_pm, helpers):
 
     fresh_pm.add_plugin(helpers.plugin(ganlab_regularizer=lambda: NoOp(),
                                        ganlab_claims=lambda: C.SpectralNormalization()), "bad-sn", source="test")
-    rows = {r.claim: r.status for r in spectral.check(LossProbe(fresh_pm, ["bad-sn"]))}
-    assert rows["sn-sigma"] == C.FAIL
-    # The Lipschitz bound is a theorem for any network, so it still holds.
-    assert rows["sn-lipschitz"] == C.PASS
+    rows = {r.claim: r for r in spectral.check(LossProbe(fresh_pm, ["bad-sn"]))}
+    assert rows["sn-sigma"].status == C.FAIL
+    # max‖∇f‖ ≤ Πσ holds for any network; Πσ ≤ 1 is what normalisation buys.
+    assert rows["sn-lipschitz"].status == C.FAIL
+    assert "not 1-Lipschitz" in rows["sn-lipschitz"].note
 
 
 def test_wrong_dirac_eigenvalues_fail(fresh_pm, helpers):
