@@ -15,10 +15,11 @@ Gaussian noise, G with four 400-wide ReLU + batch-norm layers, Adam with
 lr 1e-4 and betas (0.8, 0.999), batch 100. PacGAN's D has three 200-wide
 *maxout* layers (5 pieces); mlp has no maxout, so D here is three 200-wide
 ReLU layers. PacGAN trains 400 epochs of 100,000 points (400,000 steps);
-the default here, 200 steps, was sized so that the 60 default runs take about
-15 minutes on a busy 2-core CPU. The numbers show how far each loss gets on
-that budget, not a reproduction of the paper; for a real comparison raise
-``--steps`` (thousands) and expect hours. Where a variant's plugins suggest
+the default here, 200 steps, was sized at about 15 s per run on a busy 2-core
+CPU, so the 84 default runs (14 variants, 2 datasets, 3 seeds) take about
+20 minutes. The numbers show how far each loss gets on that budget, not a
+reproduction of the paper; for a real comparison raise ``--steps``
+(thousands) and expect hours. Where a variant's plugins suggest
 trainer settings (WGAN's n_critic 5, lr 5e-5 and RMSprop; WGAN-GP's
 n_critic 5 and betas (0, 0.9)), those win over the shared set-up, as they
 would for a user who does not override them.
@@ -57,11 +58,15 @@ VARIANTS = {
     "gan-minimax": Variant(("gan",), {"gan": {"generator_loss": "minimax"}}),
     "lsgan": Variant(("lsgan",)),
     "lsgan-pearson": Variant(("lsgan",), {"lsgan": {"preset": "pearson"}}),
+    "lsgan-sigmoid": Variant(("lsgan",), {"lsgan": {"sigmoid": "true"}}),  # seed 000's code
     "wgan": Variant(("wgan",)),
     "wgan-gp": Variant(("wgan-gp",)),
+    "wgan-gp-one-sided": Variant(("wgan-gp",), {"wgan-gp": {"one_sided": "true"}}),
     "hinge": Variant(("hinge",)),
     "gan+r1": Variant(("gan", "r1")),
+    "gan+recon": Variant(("gan", "recon")),  # points: fake i pulled towards real i
     "gan+sn": Variant(("gan", "sn")),
+    "gan+sn-g": Variant(("gan", "sn"), {"sn": {"generator": "true"}}),  # G normalised too
     "hinge+sn": Variant(("hinge", "sn")),
 }
 DATASETS = ("ring", "grid")

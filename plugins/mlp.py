@@ -1,13 +1,26 @@
 """The seeds' MLP generator and discriminator (the default architecture).
 
 The defaults are seed 000's LSGAN set-up: G 128-256-512-1024 with batch norm
-and GELU, D 512-256-128-64-32 with GELU. Seed 004's GAN is
-``-o mlp.activation=leaky_relu -o mlp.g_batchnorm=false -o mlp.g_hidden=256,512,1024
--o mlp.d_hidden=1024,512,256 -o mlp.d_dropout=0.3``; seed 002's cGAN is
-``-o mlp.activation=leaky_relu -o mlp.d_hidden=512,512,512 -o mlp.d_dropout=0.4``.
+and GELU, D 512-256-128-64-32 with GELU. ``preset`` sets every architecture
+field at once to one seed's networks:
+
+* ``seed000``: the defaults;
+* ``seed002``: G 128-256-512-1024 with LeakyReLU(0.2) and batch norm on every
+  hidden layer but the first, D 512-512-512 with LeakyReLU(0.2) and dropout
+  0.4 after its second and third layers only;
+* ``seed004``: G 256-512-1024 with LeakyReLU(0.2) and no batch norm, D
+  1024-512-256 with LeakyReLU(0.2) and dropout 0.3 after every layer.
+
+Seed 002 builds batch norm as ``nn.BatchNorm1d(out_feat, 0.8)``, whose second
+positional argument is eps, not momentum (0.8 reads like a momentum, but that
+is not what the seed's code trains). Its preset mirrors eps = 0.8, so the
+preset reproduces the network the seed actually ran: with eps that large the
+layer divides by sqrt(var + 0.8) and normalises small activations only
+weakly. ``g_batchnorm_eps`` is an option of its own, so spelling the fields out
+with eps 1e-5 gives the textbook layer instead.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from math import prod
 from typing import Literal
 
@@ -22,6 +35,15 @@ ACTIVATIONS = {
     "relu": nn.ReLU,
 }
 
+# Every architecture field a preset sets; fields it does not name keep their defaults.
+PRESETS = {
+    "seed000": {},
+    "seed002": {"activation": "leaky_relu", "g_batchnorm_first": False, "g_batchnorm_eps": 0.8,
+                "d_hidden": (512, 512, 512), "d_dropout": 0.4, "d_dropout_first": False},
+    "seed004": {"activation": "leaky_relu", "g_hidden": (256, 512, 1024), "g_batchnorm": False,
+                "d_hidden": (1024, 512, 256), "d_dropout": 0.3},
+}
+
 
 @dataclass
 class MLPOptions:
@@ -31,13 +53,53 @@ class MLPOptions:
         default="gelu", metadata={"help": "hidden activation (leaky_relu has slope 0.2)"}
     )
     g_batchnorm: bool = field(default=True, metadata={"help": "batch norm after each generator layer"})
+    g_batchnorm_first: bool = field(
+        default=True, metadata={"help": "with g_batchnorm: also after G's first layer (seed 002: false)"}
+    )
+    g_batchnorm_eps: float = field(
+        default=1e-5, metadata={"help": "eps of G's batch norm (seed 002's code: 0.8)"}
+    )
     d_dropout: float = field(default=0.0, metadata={"help": "dropout after each discriminator layer"})
+    d_dropout_first: bool = field(
+        default=True, metadata={"help": "with d_dropout: also after D's first layer (seed 002: false)"}
+    )
+    preset: Literal["none", "seed000", "seed002", "seed004"] = field(
+        default="none",
+        metadata={"help": "set every field above to one seed's networks: seed000 = the defaults; "
+                          "seed002 = LeakyReLU, G's batch norm with eps 0.8 and not on its first layer, "
+                          "D 512-512-512 with dropout 0.4 after its 2nd and 3rd layers; seed004 = LeakyReLU, "
+                          "G 256-512-1024 without batch norm, D 1024-512-256 with dropout 0.3"},
+    )
 
     def __post_init__(self):
+        if self.preset != "none":
+            self._apply_preset()
         if not self.g_hidden or not self.d_hidden or min(self.g_hidden + self.d_hidden) < 1:
             raise ValueError("g_hidden and d_hidden need at least one positive width")
         if not 0 <= self.d_dropout < 1:
             raise ValueError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
+        if not self.g_batchnorm_eps > 0:
+            raise ValueError(f"g_batchnorm_eps must be > 0, got {self.g_batchnorm_eps}")
+
+    def _apply_preset(self):
+        # A field the user moved off its default conflicts, unless it already holds the
+        # preset's value (a saved, resolved config read back in holds exactly those).
+        chosen = PRESETS[self.preset]
+        conflicts = []
+        for f in fields(self):
+            if f.name == "preset":
+                continue
+            target = chosen.get(f.name, f.default)
+            value = getattr(self, f.name)
+            if value != f.default and value != target:
+                conflicts.append(f"{f.name}={value} (the preset has {target})")
+            setattr(self, f.name, target)
+        if conflicts:
+            given = "was" if len(conflicts) == 1 else "were"
+            raise ValueError(
+                f"preset={self.preset} sets every architecture field, but {'; '.join(conflicts)} {given} "
+                "also given; use the preset alone, or drop it and spell out every field"
+            )
 
 
 @hookimpl
@@ -52,10 +114,10 @@ class MLPGenerator(nn.Module):
         self.embed = conditioner.generator_embedding() if conditioner else None
         width = latent_dim + (conditioner.g_embed_dim if conditioner else 0)
         layers = []
-        for hidden in opts.g_hidden:
+        for i, hidden in enumerate(opts.g_hidden):
             layers.append(nn.Linear(width, hidden))
-            if opts.g_batchnorm:
-                layers.append(nn.BatchNorm1d(hidden))
+            if opts.g_batchnorm and (i > 0 or opts.g_batchnorm_first):
+                layers.append(nn.BatchNorm1d(hidden, eps=opts.g_batchnorm_eps))
             layers.append(ACTIVATIONS[opts.activation]())
             width = hidden
         layers.append(nn.Linear(width, prod(self.out_shape)))
@@ -75,9 +137,11 @@ class MLPDiscriminator(nn.Module):
         self.embed = conditioner.discriminator_embedding() if conditioner else None
         width = prod(in_shape) + (conditioner.discriminator_input_dim() if conditioner else 0)
         layers = []
-        for hidden in opts.d_hidden:
+        for i, hidden in enumerate(opts.d_hidden):
             layers += [nn.Linear(width, hidden), ACTIVATIONS[opts.activation]()]
-            if opts.d_dropout:
+            # Seed 002 puts dropout before LeakyReLU, seed 004 after it: the same map, since
+            # LeakyReLU(m·x) = m·LeakyReLU(x) for a mask scale m >= 0.
+            if opts.d_dropout and (i > 0 or opts.d_dropout_first):
                 layers.append(nn.Dropout(opts.d_dropout))
             width = hidden
         self.features = nn.Sequential(*layers)

@@ -67,3 +67,20 @@ def test_statistics_over_seeds(variants):
     assert row.cells["high quality %"] == "95.0 ± 7.1"
     assert row.cells["KL"] == "0.20 (undefined in 1)"
     assert row.cells["s/run"] == "2.7"
+
+
+def test_every_variant_resolves_its_options(variants, pm):
+    # A typo in a plugin or option name would only show mid-benchmark; catch it here.
+    for name, variant in variants.VARIANTS.items():
+        options = pm.select(list(variant.plugins)).build_options(
+            {k: dict(v) for k, v in variant.options.items()})
+        for plugin, values in variant.options.items():
+            resolved = {k: str(getattr(options[plugin], k)).lower() for k in values}
+            assert resolved == {k: str(v).lower() for k, v in values.items()}, name
+
+
+def test_added_variants_train(variants, pm, capsys):
+    added = ["gan+recon", "wgan-gp-one-sided", "lsgan-sigmoid", "gan+sn-g"]
+    rows = variants.main(["--quick", "--variants", ",".join(added), "--datasets", "ring", "--steps", "1"], pm=pm)
+    assert [(r.variant, r.failed) for r in rows[1:]] == [(name, 0) for name in added]
+    assert "failed:" not in capsys.readouterr().out

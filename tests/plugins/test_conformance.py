@@ -283,3 +283,11 @@ def test_a_plugin_without_losses_or_regularizers_skips_those_checks():
     skipped = {r.check for r in results if r.skipped}
     assert {"d_loss", "g_loss", "regularizer"} <= skipped
     assert not failed(results)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name, context", [("r1", {}), ("recon", {"with_plugins": ["cgan"]})])
+def test_penalty_checks_run_on_the_runs_device(name, context):
+    # The penalty check draws z and fake labels itself: on the run's device, or G would get CPU input.
+    results = assert_plugin_conforms(name, train={"device": "cuda"}, **context)
+    assert any(r.check == "regularizer.penalty" and r.passed and "checked" in r.message for r in results)

@@ -1,6 +1,8 @@
 """Each seed document's set-up trains a few steps (tiny batches, tiny widths where
-the width is not what the seed is about), and every loss plugin of this suite
-trains on images and on 2-D points.
+the width is not what the seed is about) on MNIST and, where it can run on
+unlabelled points, on the 2-D ring; every loss plugin of this suite trains on
+images and on 2-D points. Seed 000's cGAN and seed 002 need labels and seed 001
+convolutions, so the ring rejects them (tested in test_composition.py).
 
 The set-ups match the commands in docs/plugins-losses.md.
 """
@@ -14,10 +16,12 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-SEED_002_MLP = {"activation": "leaky_relu", "d_hidden": "512,512,512", "d_dropout": "0.4"}
-SEED_004_MLP = {"activation": "leaky_relu", "g_batchnorm": "false", "g_hidden": "256,512,1024",
-                "d_hidden": "1024,512,256", "d_dropout": "0.3"}
+# run_tiny shrinks the widths, which would conflict with a preset: give the preset's own.
+SEED_002 = {"mlp": {"preset": "seed002", "g_hidden": "128,256,512,1024", "d_hidden": "512,512,512"},
+            "cgan": {"g_embed_dim": "10", "d_embed_dim": "10"}}
+SEED_004 = {"mlp": {"preset": "seed004", "g_hidden": "256,512,1024", "d_hidden": "1024,512,256"}}
 SMALL_RING = {"data": {"toy_samples": "512"}}
+IMAGES_AND_POINTS = pytest.mark.parametrize("data, data_options", [("mnist-embedded", {}), ("ring", SMALL_RING)])
 
 
 def rows(trainer) -> list[dict]:
@@ -43,8 +47,28 @@ def test_seed_000_cgan_with_spectral_norm_and_reconstruction(run_tiny):
     assert trainer.fixed_labels is not None  # one class per row in the sample grid
 
 
-def test_seed_000_lsgan(run_tiny):
-    trainer = run_tiny(["lsgan"])
+def layers(module) -> list[str]:
+    """The layer types in order, with the settings a seed fixes."""
+    out = []
+    for m in module.modules():
+        if isinstance(m, torch.nn.Linear):
+            out.append(f"Linear({m.in_features}, {m.out_features})")
+        elif isinstance(m, torch.nn.BatchNorm1d):
+            out.append(f"BatchNorm(eps={m.eps})")
+        elif isinstance(m, torch.nn.LeakyReLU):
+            out.append(f"LeakyReLU({m.negative_slope})")
+        elif isinstance(m, torch.nn.Dropout):
+            out.append(f"Dropout({m.p})")
+        elif isinstance(m, torch.nn.Embedding):
+            out.append(f"Embedding({m.num_embeddings}, {m.embedding_dim})")
+        elif isinstance(m, (torch.nn.Tanh, torch.nn.GELU, torch.nn.ReLU)):
+            out.append(type(m).__name__)
+    return out
+
+
+@IMAGES_AND_POINTS
+def test_seed_000_lsgan(run_tiny, data, data_options):
+    trainer = run_tiny(["lsgan"], data=data, options=data_options)
     assert_trained(trainer, 3)
     assert trainer.setup.selection.implementers("ganlab_d_loss") == ["lsgan"]
 
@@ -67,37 +91,60 @@ def test_seed_001_dcgan_at_64(run_tiny):
 
 
 def test_seed_002_ls_cgan(run_tiny):
-    trainer = run_tiny(["cgan", "lsgan"], options={"mlp": SEED_002_MLP},
-                       train={"image_size": 32, "latent_dim": 100})
+    trainer = run_tiny(["cgan", "lsgan"], options=SEED_002, train={"image_size": 32, "latent_dim": 100})
     assert_trained(trainer, 3)
     assert trainer.cond is not None
-    assert sum(isinstance(m, torch.nn.Dropout) for m in trainer.D.modules()) == 3
+    # The seed's Generator: label embedding of n_classes = 10 concatenated to z (100), no batch
+    # norm on the first block, BatchNorm1d(out_feat, 0.8) (eps 0.8) on the others, LeakyReLU(0.2).
+    lrelu, bn = "LeakyReLU(0.2)", "BatchNorm(eps=0.8)"
+    assert layers(trainer.G) == [
+        "Embedding(10, 10)", "Linear(110, 128)", lrelu, "Linear(128, 256)", bn, lrelu,
+        "Linear(256, 512)", bn, lrelu, "Linear(512, 1024)", bn, lrelu, "Linear(1024, 1024)", "Tanh",
+    ]
+    # Its Discriminator: 32·32 pixels + embedding of 10, three 512-wide layers, dropout 0.4 after
+    # the second and third only, then one raw score.
+    assert layers(trainer.D) == [
+        "Embedding(10, 10)", "Linear(1034, 512)", lrelu, "Linear(512, 512)", lrelu, "Dropout(0.4)",
+        "Linear(512, 512)", lrelu, "Dropout(0.4)", "Linear(512, 1)",
+    ]
 
 
-def test_seed_003_wgan(run_tiny):
-    trainer = run_tiny(["wgan"])
+@IMAGES_AND_POINTS
+def test_seed_003_wgan(run_tiny, data, data_options):
+    trainer = run_tiny(["wgan"], data=data, options=data_options)
     assert_trained(trainer, 3)
     assert trainer.setup.train.n_critic == 5
     assert max(p.detach().abs().max().item() for p in trainer.D.parameters()) <= 0.01
 
 
-def test_seed_003_wgan_gp(run_tiny):
-    logged = assert_trained(run_tiny(["wgan-gp"]), 3)
+@IMAGES_AND_POINTS
+def test_seed_003_wgan_gp(run_tiny, data, data_options):
+    logged = assert_trained(run_tiny(["wgan-gp"], data=data, options=data_options), 3)
     assert all(r["penalty/gradient_penalty"] >= 0 for r in logged)
 
 
-def test_seed_003_wgan_with_spectral_norm_instead_of_clipping(run_tiny):
-    trainer = run_tiny(["wgan", "sn"], options={"wgan": {"clip": "none"}})
+@IMAGES_AND_POINTS
+def test_seed_003_wgan_with_spectral_norm_instead_of_clipping(run_tiny, data, data_options):
+    trainer = run_tiny(["wgan", "sn"], data=data, options={"wgan": {"clip": "none"}, **data_options})
     assert_trained(trainer, 3)
     assert [r.name for r in trainer.setup.regularizers] == ["spectral_norm"]
 
 
-def test_seed_004_gan(run_tiny):
-    trainer = run_tiny(["gan"], options={"mlp": SEED_004_MLP},
+@IMAGES_AND_POINTS
+def test_seed_004_gan(run_tiny, data, data_options):
+    trainer = run_tiny(["gan"], data=data, options={**SEED_004, **data_options},
                        train={"latent_dim": 100, "betas": (0.9, 0.999)})
     assert_trained(trainer, 3)
-    widths = [m.out_features for m in trainer.G.modules() if isinstance(m, torch.nn.Linear)]
-    assert widths == [256, 512, 1024, 784]
+    out = math.prod(trainer.setup.data.shape)  # 784 pixels, or 2 coordinates
+    lrelu, drop = "LeakyReLU(0.2)", "Dropout(0.3)"
+    # The seed's G: no batch norm; its D: dropout 0.3 after every hidden layer.
+    assert [l for l in layers(trainer.G) if l != "Tanh"] == [
+        "Linear(100, 256)", lrelu, "Linear(256, 512)", lrelu, "Linear(512, 1024)", lrelu, f"Linear(1024, {out})",
+    ]
+    assert layers(trainer.D) == [
+        f"Linear({out}, 1024)", lrelu, drop, "Linear(1024, 512)", lrelu, drop, "Linear(512, 256)", lrelu, drop,
+        "Linear(256, 1)",
+    ]
 
 
 @pytest.mark.parametrize("data, options", [("mnist-embedded", {}), ("ring", SMALL_RING)])

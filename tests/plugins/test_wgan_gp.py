@@ -116,11 +116,65 @@ def test_no_gradient_flows_back_into_the_samples():
     assert real.grad is None and fake.grad is None
 
 
-def test_conditional_critic_sees_the_real_labels():
-    critic = LinearCritic([1.0, 1.0])
+class PerClassLinearCritic(nn.Module):
+    """D(x, y) = w_y · x: its input gradient is w_y, so the penalty shows which label each x̂ got."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(w))
+        self.inputs, self.labels = [], []
+
+    def forward(self, x, labels):
+        self.inputs.append(x.detach().clone())
+        self.labels.append(labels.clone())
+        return (x * self.w[labels]).sum(dim=1)
+
+
+def test_conditional_interpolates_join_a_real_and_a_fake_of_one_label():
+    # The trainer draws fake labels independently, so the label sets differ.
+    # Reals of classes 0, 1, 2 sit at x = (y, 1), fakes at (y, -1): x̂ between a
+    # real and a fake of one class y has first coordinate exactly y.
+    real_labels, fake_labels = torch.tensor([0, 1, 2]), torch.tensor([2, 0, 0, 5])
+    real = torch.stack([real_labels.double(), torch.ones(3, dtype=torch.float64)], dim=1)
+    fake = torch.stack([fake_labels.double(), -torch.ones(4, dtype=torch.float64)], dim=1)
+    # ‖w_0‖ = 5, ‖w_1‖ = 3, ‖w_2‖ = 1; class 5 has no real, so its fake is left out.
+    w = [[3.0, 4.0], [0.0, 3.0], [0.6, 0.8], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]
+    critic = PerClassLinearCritic(w).double()
+    value = GradientPenalty(weight=10.0).penalty(_batch(real, fake, critic, real_labels, fake_labels))
+    x_hat, labels = critic.inputs[-1], critic.labels[-1]
+    assert labels.tolist() == [2, 0, 0]  # the fakes' order, each scored with its shared label
+    # ε·y + (1 - ε)·y differs from y by float64 rounding only (< 1e-15 for y <= 2).
+    assert torch.allclose(x_hat[:, 0], labels.double(), rtol=0, atol=1e-12)
+    assert bool(((x_hat[:, 1] >= -1) & (x_hat[:, 1] <= 1)).all())
+    # Same-label pairs give λ·mean((‖w_2‖-1)², (‖w_0‖-1)², (‖w_0‖-1)²) = 10·(0 + 16 + 16)/3.
+    # Pairing by index under the real labels would give 10·(16 + 4 + 0)/3 instead.
+    assert value.item() == pytest.approx(320 / 3, rel=1e-12)
+
+
+def test_conditional_penalty_is_zero_without_a_shared_label():
+    critic = PerClassLinearCritic([[3.0, 4.0]] * 8)
     real_labels, fake_labels = torch.tensor([0, 1, 2]), torch.tensor([7, 7, 7])
-    GradientPenalty().penalty(_batch(torch.randn(3, 2), torch.randn(3, 2), critic, real_labels, fake_labels))
-    assert torch.equal(critic.labels[-1], real_labels)
+    batch = _batch(torch.randn(3, 2), torch.randn(3, 2), critic, real_labels, fake_labels)
+    assert GradientPenalty().penalty(batch).item() == 0.0
+    assert critic.inputs == []  # nothing to interpolate, so the critic is not asked
+
+
+def test_same_label_pairs_reuse_recons_rule():
+    from ganlab.plugins import recon
+
+    assert wgan_gp.pair_by_label is recon.pair_by_label  # one pairing rule, imported not copied
+    real, fake = torch.arange(4.0)[:, None], 10 + torch.arange(3.0)[:, None]
+    r, f, y = wgan_gp.same_label_pairs(real, fake, torch.tensor([1, 0, 0, 1]), torch.tensor([0, 0, 0]))
+    # Reals of class 0 are rows 1 and 2, used in turn: fakes 0, 1, 2 take reals 1, 2, 1.
+    assert (r.flatten().tolist(), f.flatten().tolist(), y.tolist()) == ([1, 2, 1], [10, 11, 12], [0, 0, 0])
+
+
+def test_conditional_run_trains_with_the_penalty(run_tiny):
+    trainer = run_tiny(["cgan", "wgan-gp"], fit=False)
+    out = trainer.train_step(want_stats=False)
+    # Seeded, so one fixed draw: 16 fakes over 10 classes share classes with 16 reals, and the
+    # untrained critic's gradient norms are not 1, so the penalty is positive.
+    assert out["penalties"]["gradient_penalty"].item() > 0
 
 
 def test_unequal_batches_pair_up_to_the_shorter():
