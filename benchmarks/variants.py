@@ -15,11 +15,12 @@ Gaussian noise, G with four 400-wide ReLU + batch-norm layers, Adam with
 lr 1e-4 and betas (0.8, 0.999), batch 100. PacGAN's D has three 200-wide
 *maxout* layers (5 pieces); mlp has no maxout, so D here is three 200-wide
 ReLU layers. PacGAN trains 400 epochs of 100,000 points (400,000 steps);
-the default here, 200 steps, was sized at about 15 s per run on a busy 2-core
-CPU, so the 84 default runs (14 variants, 2 datasets, 3 seeds) take about
-20 minutes. The numbers show how far each loss gets on that budget, not a
-reproduction of the paper; for a real comparison raise ``--steps``
-(thousands) and expect hours. Where a variant's plugins suggest
+the default here, 2,000 steps, takes about 45 s per run on one CPU thread
+(WGAN and WGAN-GP, with 5 critic updates per step, 2-4 times that), so the
+84 default runs (14 variants, 2 datasets, 3 seeds) take about 1.5 hours on a
+2-core machine; ``--variants``, ``--datasets`` and ``--seeds`` pick a subset,
+and ``--quick`` is a smoke run in seconds. The numbers show how far each loss
+gets on that budget, not a reproduction of the paper. Where a variant's plugins suggest
 trainer settings (WGAN's n_critic 5, lr 5e-5 and RMSprop; WGAN-GP's
 n_critic 5 and betas (0, 0.9)), those win over the shared set-up, as they
 would for a user who does not override them.
@@ -75,7 +76,7 @@ PACGAN_TRAIN = {"batch_size": 100, "lr": 1e-4, "betas": (0.8, 0.999), "latent_di
 PACGAN_MLP = {"g_hidden": "400,400,400,400", "d_hidden": "200,200,200", "activation": "relu", "g_batchnorm": True}
 QUICK_TRAIN = {**PACGAN_TRAIN, "batch_size": 32}
 QUICK_MLP = {**PACGAN_MLP, "g_hidden": "32,32", "d_hidden": "32"}
-DEFAULT_STEPS, QUICK_STEPS = 200, 20
+DEFAULT_STEPS, QUICK_STEPS = 2000, 20
 # Evaluation noise is seeded apart from training noise (seed + 1, seed + 2 in the trainer).
 EVAL_SEED_OFFSET = 1000
 
