@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ganlab.cli import add_plugin_arguments
+
 EXIT_FAILED = 1
 
 
@@ -14,10 +16,8 @@ def add_verify_parser(sub) -> None:
                     "WGAN-GP, spectral norm, Dirac-GAN) against every built-in and installed plugin, "
                     "or only the ones named. Exits 1 if any claim fails.",
     )
-    p.add_argument("--plugin", "-p", action="append", default=[], metavar="NAME",
-                   help="verify only this plugin (repeat for several); default: every plugin")
-    p.add_argument("-o", dest="overrides", action="append", default=[], metavar="PLUGIN.KEY=VALUE",
-                   help="check this option setting instead of the built-in variants (e.g. -o lsgan.a=-1)")
+    add_plugin_arguments(p, "verify only this plugin (repeat for several); default: every plugin",
+                         "check this option setting instead of the built-in variants (e.g. -o lsgan.a=-1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", metavar="DIR", help="write figures (D* curves, saturation, Dirac-GAN) into DIR")
     p.set_defaults(handler=cmd_verify)

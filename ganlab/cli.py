@@ -22,12 +22,17 @@ METAVARS = {"betas": "B1,B2", "device": "{auto,cpu,cuda}", "data": "NAME|DIR", "
 DEFAULT_SHOWN = {"data_root": "$GANLAB_DATA or ~/.cache/ganlab/data"}
 
 
+def add_plugin_arguments(p, plugin_help: str, option_help: str) -> None:
+    """``--plugin NAME`` (repeatable) and ``-o PLUGIN.KEY=VALUE``, shared by the subcommands."""
+    p.add_argument("--plugin", "-p", action="append", default=[], metavar="NAME", help=plugin_help)
+    p.add_argument("-o", dest="overrides", action="append", default=[], metavar="PLUGIN.KEY=VALUE",
+                   help=option_help)
+
+
 def _add_run_parser(sub) -> None:
     p = sub.add_parser("run", help="train a GAN", description="Train a GAN from composable plugins.")
-    p.add_argument("--plugin", "-p", action="append", default=[], metavar="NAME",
-                   help="use plugin NAME; repeat to compose (e.g. --plugin dcgan --plugin lsgan)")
-    p.add_argument("-o", dest="overrides", action="append", default=[], metavar="PLUGIN.KEY=VALUE",
-                   help="set a plugin option (see `ganlab plugins`)")
+    add_plugin_arguments(p, "use plugin NAME; repeat to compose (e.g. --plugin dcgan --plugin lsgan)",
+                         "set a plugin option (see `ganlab plugins`)")
     p.add_argument("--config", metavar="FILE.toml", help="load settings from TOML (flags win)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>-<plugins>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly from its checkpoint")
@@ -105,12 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins, their hooks and options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_plugins)
-    try:
-        from ganlab.analysis.cli import add_verify_parser
-    except ImportError:  # pragma: no cover - analysis is part of the package
-        pass
-    else:
-        add_verify_parser(sub)
+    from ganlab.analysis.cli import add_verify_parser  # here: analysis.cli imports this module
+
+    add_verify_parser(sub)
     return parser
 
 
