@@ -114,8 +114,8 @@ def _penalties(regs, player, real, fake, real_scores, fake_scores, critic):
     total = torch.zeros((), dtype=DTYPE)
     for reg in regs:
         if reg.player == player:
-            value = reg.penalty(PenaltyBatch(real, fake, None, None, real_scores, fake_scores, critic,
-                                             nn.Identity(), 0))
+            value = reg.penalty(PenaltyBatch(real=real, fake=fake, real_scores=real_scores,
+                                             fake_scores=fake_scores, discriminator=critic))
             if value is not None:
                 total = total + value
     return total

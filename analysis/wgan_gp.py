@@ -112,7 +112,7 @@ class _Distance(torch.nn.Module):
 
 
 def _penalty(reg, critic, real, fake) -> float:
-    batch = PenaltyBatch(real, fake, None, None, critic(real), critic(fake), critic, torch.nn.Identity(), 0)
+    batch = PenaltyBatch(real=real, fake=fake, real_scores=critic(real), fake_scores=critic(fake), discriminator=critic)
     return float(reg.penalty(batch).detach())
 
 

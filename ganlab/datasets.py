@@ -60,13 +60,30 @@ class DataRequest:
     options: object = None
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A dataset's own score of generated samples (e.g. mode coverage on a 2-D mixture).
+
+    ``values`` becomes one row of the run's ``eval.jsonl`` (non-finite values
+    are written as ``null``); ``summary`` is one line for plot titles and logs.
+    """
+
+    values: dict
+    summary: str
+
+
 @dataclass
 class LoadedData:
-    """A whole dataset in memory.
+    """A whole dataset in memory, and what the dataset offers beyond its samples.
 
     ``data`` is uint8 ``(N, C, H, W)`` for images (scaled to ``[-1, 1]`` per
     batch) or float ``(N, 2)`` for points. ``source`` says where it came from
-    and ``identity`` pins it down (for the run record).
+    and ``identity`` pins it down (for the run record). ``pinned_name`` is the
+    ``--data`` value that loads exactly this data again, when it differs from
+    the one asked for (a fallback to a smaller embedded split, say), so the
+    recorded config reproduces the run. ``evaluate`` scores a batch of
+    generated samples from fixed noise at every sample step, when the dataset
+    knows how (``None`` otherwise).
     """
 
     data: torch.Tensor
@@ -74,6 +91,8 @@ class LoadedData:
     spec: DataSpec
     source: str
     identity: dict = field(default_factory=dict)
+    pinned_name: str | None = None
+    evaluate: Callable[[torch.Tensor], Evaluation] | None = None
 
     def __len__(self) -> int:
         return len(self.data)

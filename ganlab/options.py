@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, PluginError
 
 _NONE_WORDS = {"none", "null"}
 _TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -163,7 +163,11 @@ class Options(Mapping[Any, Any]):
     """The resolved options of the active plugins.
 
     ``options[MyOptions]`` gives the instance of a plugin's own dataclass;
-    ``options["lsgan"]`` looks one up by plugin name.
+    ``options["lsgan"]`` looks one up by plugin name. A class that no active
+    plugin declared is an error, never a silent fallback to defaults: a
+    second copy of the class (its module imported twice) would otherwise
+    drop every ``-o`` value without a word. Code outside a run (tests, a
+    notebook) builds defaults explicitly with :func:`defaults_for`.
     """
 
     def __init__(self, by_plugin: Mapping[str, Any] | None = None):
@@ -175,11 +179,8 @@ class Options(Mapping[Any, Any]):
             return self._by_plugin[key]
         try:
             return self._by_type[key]
-        except KeyError:
-            # A plugin used outside a run (tests, ganlab verify) gets defaults.
-            if dataclasses.is_dataclass(key) and isinstance(key, type):
-                return key()
-            raise
+        except (KeyError, TypeError):
+            raise PluginError(_missing_options_message(key, self._by_type)) from None
 
     def __iter__(self):
         return iter(self._by_plugin)
@@ -189,3 +190,28 @@ class Options(Mapping[Any, Any]):
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return {name: options_as_dict(v) for name, v in self._by_plugin.items()}
+
+
+def _missing_options_message(key: Any, known: Mapping[type, Any]) -> str:
+    name = getattr(key, "__qualname__", repr(key))
+    module = getattr(key, "__module__", "?")
+    twins = [t for t in known if getattr(t, "__qualname__", None) == name]
+    if twins:
+        return (
+            f"options lookup with {module}.{name}, a second copy of the class the run resolved "
+            f"({twins[0].__module__}.{name}): the plugin's module was imported twice, so its -o values "
+            f"would be lost; import the plugin by one module name only"
+        )
+    return (
+        f"options lookup with {module}.{name}, which no active plugin declares (ganlab_options); "
+        f"select the plugin that declares it, or outside a run pass ganlab.options.defaults_for({name})"
+    )
+
+
+def defaults_for(*classes: type) -> Options:
+    """Options holding the defaults of ``classes``: for calling hooks outside a run."""
+    by_name = {}
+    for cls in classes:
+        option_fields(cls)  # the same validation a plugin's class gets
+        by_name[cls.__qualname__] = cls()
+    return Options(by_name)

@@ -19,24 +19,26 @@ from torch import nn
 Player = Literal["D", "G"]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class PenaltyBatch:
     """What a penalty may look at during one update of its player.
 
     ``fake`` is detached from the generator in a D update and carries the
     generator's graph in a G update. ``discriminator`` and ``generator`` are
     the live modules; call ``discriminator(x, labels)`` for extra scores.
+    ``real_scores`` is ``None`` in a G update unless the g_loss asks for it.
+    Keyword-only: penalties read fields by name, so new fields can be added.
     """
 
     real: torch.Tensor
     fake: torch.Tensor
-    real_labels: torch.Tensor | None
-    fake_labels: torch.Tensor | None
-    real_scores: torch.Tensor | None
     fake_scores: torch.Tensor
     discriminator: Callable[..., torch.Tensor]
-    generator: nn.Module
-    step: int
+    real_scores: torch.Tensor | None = None
+    real_labels: torch.Tensor | None = None
+    fake_labels: torch.Tensor | None = None
+    generator: nn.Module | None = None
+    step: int = 0
 
 
 class Regularizer:

@@ -49,6 +49,28 @@ class RunSetup:
         return [r for r in self.regularizers if r.player == player]
 
 
+@dataclass(frozen=True)
+class ValidationView:
+    """The read-only view of a run that ``ganlab_validate`` gets.
+
+    ``generator`` or ``discriminator`` is ``None`` when its build hook raised
+    a :class:`~ganlab.errors.PluginError` (that message is reported already).
+    """
+
+    plugins: tuple[str, ...]
+    data: DataSpec
+    train: TrainConfig
+    options: Options
+    conditioner: Conditioner | None
+    generator: nn.Module | None
+    discriminator: nn.Module | None
+    providers: dict[str, tuple[str, ...]]
+
+    def implementers(self, hook_name: str) -> tuple[str, ...]:
+        """The active plugins that answer ``hook_name`` (the default provider included)."""
+        return self.providers.get(hook_name, ())
+
+
 def call_each(selection: Selection, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
     """Call every active implementation of a hook, keeping who answered what."""
     results = []
@@ -140,31 +162,38 @@ def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
     loaded = load_data(selection, train, options)
     spec = loaded.spec
     hook = selection.hook
-    conditioner = hook.ganlab_conditioner(data=spec, options=options)
-    generator = _check_module(
-        hook.ganlab_generator(data=spec, latent_dim=train.latent_dim, conditioner=conditioner, options=options),
-        "ganlab_generator",
-        selection,
-    )
-    discriminator = _check_module(
-        hook.ganlab_discriminator(data=spec, conditioner=conditioner, options=options),
-        "ganlab_discriminator",
-        selection,
-    )
+    problems: list[str] = []
+
+    def build(what: str, **kwargs):
+        """A build hook may raise PluginError: collect it, so every problem is shown at once."""
+        try:
+            built = getattr(hook, what)(**kwargs)
+        except PluginError as exc:
+            problems.append(str(exc))
+            return None
+        return built if what == "ganlab_conditioner" else _check_module(built, what, selection)
+
+    conditioner = build("ganlab_conditioner", data=spec, options=options)
+    generator = build("ganlab_generator", data=spec, latent_dim=train.latent_dim, conditioner=conditioner,
+                      options=options)
+    discriminator = build("ganlab_discriminator", data=spec, conditioner=conditioner, options=options)
     regularizers = _regularizers(selection, spec, conditioner, options)
     for reg in regularizers:
-        if reg.player == "D":
+        if reg.player == "D" and discriminator is not None:
             discriminator = _check_module(reg.transform(discriminator), f"{reg.name}.transform", selection)
-        else:
+        elif reg.player == "G" and generator is not None:
             generator = _check_module(reg.transform(generator), f"{reg.name}.transform", selection)
-    setup = RunSetup(
+    view = ValidationView(
+        tuple(selection.active), spec, train, options, conditioner, generator, discriminator,
+        {name: tuple(who) for name, who in selection.providers.items()},
+    )
+    problems += map(str, _flatten(hook.ganlab_validate(setup=view)))
+    if problems:
+        raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(problems))
+    return RunSetup(
         selection, train, options, device, loaded, conditioner,
         generator.to(device), discriminator.to(device), regularizers,
     )
-    messages = _flatten(hook.ganlab_validate(setup=setup))
-    if messages:
-        raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(map(str, messages)))
-    return setup
 
 
 def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:

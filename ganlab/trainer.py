@@ -140,7 +140,9 @@ class Trainer:
         real_scores = _scores(self.D, real, real_labels)
         fake_scores = _scores(self.D, fake, fake_labels)
         loss = self.hook.ganlab_d_loss(real_scores=real_scores, fake_scores=fake_scores, options=self.options)
-        batch = PenaltyBatch(real, fake, real_labels, fake_labels, real_scores, fake_scores, self.D, self.G, self.step)
+        batch = PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+                             real_scores=real_scores, fake_scores=fake_scores, discriminator=self.D,
+                             generator=self.G, step=self.step)
         penalties, norm = self._update("D", loss, batch, self.opt_d, self.D, self.d_regs, want_stats)
         self._last_real = (real, real_labels)
         return {"d_loss": loss, "real_scores": real_scores, "fake_scores": fake_scores,
@@ -156,8 +158,9 @@ class Trainer:
             real, real_labels = self._last_real
             real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
             loss = self.hook.ganlab_g_loss(fake_scores=fake_scores, real_scores=real_scores, options=self.options)
-            batch = PenaltyBatch(real, fake, real_labels, fake_labels, real_scores, fake_scores,
-                                 self.D, self.G, self.step)
+            batch = PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+                                 real_scores=real_scores, fake_scores=fake_scores, discriminator=self.D,
+                                 generator=self.G, step=self.step)
             penalties, norm = self._update("G", loss, batch, self.opt_g, self.G, self.g_regs, want_stats)
         finally:
             self._set_d_trainable(True)

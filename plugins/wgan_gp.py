@@ -170,12 +170,12 @@ def batch_norm_layers(module: nn.Module) -> list[str]:
 
 @hookimpl
 def ganlab_validate(setup):
-    found = batch_norm_layers(setup.discriminator)
+    found = batch_norm_layers(setup.discriminator) if setup.discriminator is not None else []
     if not found:
         return None
-    who = ", ".join(setup.selection.implementers("ganlab_discriminator")) or "the discriminator plugin"
+    who = ", ".join(setup.implementers("ganlab_discriminator")) or "the discriminator plugin"
     fix = "use a critic without batch norm (layer norm is the paper's replacement)"
-    if "dcgan" in setup.selection.implementers("ganlab_discriminator"):
+    if "dcgan" in setup.implementers("ganlab_discriminator"):
         fix += ", e.g. -o dcgan.d_batchnorm=false"
     shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
     return (

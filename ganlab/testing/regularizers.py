@@ -74,8 +74,9 @@ def check_regularizers(context: TrainContext, results: Results) -> None:
             # As in the trainer: fakes are detached in D's update and carry G's graph in G's.
             with torch.set_grad_enabled(reg.player == "G"):
                 fake = G(z) if fake_labels is None else G(z, fake_labels)
-            batch = PenaltyBatch(real, fake, real_labels, fake_labels, _scores(D, real, real_labels),
-                                 _scores(D, fake, fake_labels), D, G, 0)
+            batch = PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+                                 real_scores=_scores(D, real, real_labels),
+                                 fake_scores=_scores(D, fake, fake_labels), discriminator=D, generator=G)
             value = reg.penalty(batch)
             if value is None:
                 continue

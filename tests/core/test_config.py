@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from ganlab.config import RunRequest, TrainConfig, load_config_file, parse_override, resolve_train
-from ganlab.errors import ConfigError
-from ganlab.options import Options, build_options, option_fields, parse_value
+from ganlab.errors import ConfigError, PluginError
+from ganlab.options import Options, build_options, defaults_for, option_fields, parse_value
 
 
 @dataclass
@@ -71,7 +71,24 @@ def test_options_mapping_by_type_and_name(pm):
     options = pm.select(["lsgan"]).build_options({"lsgan": {"preset": "pearson"}})
     assert options[LSGANOptions] is options["lsgan"]
     assert (options[LSGANOptions].a, options[LSGANOptions].b, options[LSGANOptions].c) == (-1.0, 1.0, 0.0)
-    assert Options()[LSGANOptions] == LSGANOptions()  # outside a run: defaults
+    assert defaults_for(LSGANOptions)[LSGANOptions] == LSGANOptions()  # outside a run: explicit defaults
+    with pytest.raises(PluginError, match="no active plugin declares"):
+        Options()[LSGANOptions]
+
+
+def test_options_lookup_through_a_second_copy_of_the_class_raises(pm):
+    """A module imported twice makes a twin class; -o values must not silently vanish."""
+    import importlib.util
+
+    from ganlab.plugins import lsgan
+
+    spec = importlib.util.spec_from_file_location("lsgan_twin", lsgan.__file__)
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    options = pm.select(["lsgan"]).build_options({"lsgan": {"a": "-1"}})
+    assert options[lsgan.LSGANOptions].a == -1.0
+    with pytest.raises(PluginError, match="imported twice"):
+        options[twin.LSGANOptions]
 
 
 def test_parse_override():

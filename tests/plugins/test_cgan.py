@@ -11,7 +11,7 @@ from ganlab.cli import main
 from ganlab.conditioning import Conditioner, ProjectionHead
 from ganlab.datasets import DataSpec
 from ganlab.errors import ConfigError
-from ganlab.options import Options
+from ganlab.options import Options, defaults_for
 from ganlab.plugins import cgan
 
 TINY_DCGAN = {"dcgan": {"ngf": "4", "ndf": "4"}}
@@ -19,7 +19,7 @@ MNIST = DataSpec("mnist", (1, 28, 28), 10)
 
 
 def test_conditioner_follows_data_and_options():
-    cond = cgan.ganlab_conditioner(data=MNIST, options=Options())
+    cond = cgan.ganlab_conditioner(data=MNIST, options=defaults_for(cgan.CGANOptions))
     assert cond == Conditioner(10, g_embed_dim=32, d_embed_dim=32, d_mode="concat")  # seed 000's 32
     opts = Options({"cgan": cgan.CGANOptions(g_embed_dim=8, d_embed_dim=4, discriminator="projection")})
     cond = cgan.ganlab_conditioner(data=DataSpec("x", (3, 32, 32), 7), options=opts)
@@ -28,7 +28,7 @@ def test_conditioner_follows_data_and_options():
 
 def test_no_conditioner_without_labels():
     ring = DataSpec("ring", (2,), None, "points")
-    assert cgan.ganlab_conditioner(data=ring, options=Options()) is None
+    assert cgan.ganlab_conditioner(data=ring, options=defaults_for(cgan.CGANOptions)) is None
 
 
 def _rows(trainer):

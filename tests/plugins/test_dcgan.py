@@ -11,7 +11,7 @@ from ganlab.cli import main
 from ganlab.conditioning import Conditioner, ProjectionHead
 from ganlab.datasets import DataSpec
 from ganlab.errors import ConfigError, PluginError
-from ganlab.options import Options
+from ganlab.options import Options, defaults_for
 from ganlab.plugins import dcgan
 
 SIZES = (28, 32, 64)
@@ -175,7 +175,7 @@ def test_rejects_unsupported_size(run_tiny, tmp_path):
 
 def test_placeholder_refuses_to_run():
     G = dcgan.ganlab_generator(data=DataSpec("ring", (2,), None, "points"), latent_dim=4,
-                               conditioner=None, options=Options())
+                               conditioner=None, options=defaults_for(dcgan.DCGANOptions))
     with pytest.raises(PluginError, match="dcgan needs images"):
         G(torch.zeros(1, 4))
 

@@ -28,7 +28,8 @@ class QuadraticCritic(nn.Module):
 
 
 def _batch(real, fake, critic, real_labels=None):
-    return PenaltyBatch(real, fake, real_labels, None, None, torch.zeros(len(fake)), critic, nn.Identity(), 0)
+    return PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=None,
+                        fake_scores=torch.zeros(len(fake)), discriminator=critic)
 
 
 REL = 1e-6  # float32 sums of a handful of terms: rounding is a few eps (1.2e-7)

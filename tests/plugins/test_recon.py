@@ -86,7 +86,8 @@ def test_gradient_reaches_generator_only(run_tiny, plugins):
     z = torch.randn(len(real), trainer.setup.train.latent_dim)
     fake_labels = torch.randint(10, (len(real),)) if real_labels is not None else None
     fake = G(z) if fake_labels is None else G(z, fake_labels)
-    batch = PenaltyBatch(real, fake, real_labels, fake_labels, None, torch.zeros(len(real)), D, G, 0)
+    batch = PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+                         fake_scores=torch.zeros(len(real)), discriminator=D, generator=G)
     value = reg.penalty(batch)
     assert value.shape == () and value > 0
     value.backward()

@@ -35,7 +35,8 @@ class QuadraticCritic(nn.Module):
 
 
 def _batch(real, fake, critic, real_labels=None, fake_labels=None):
-    return PenaltyBatch(real, fake, real_labels, fake_labels, None, torch.zeros(len(fake)), critic, nn.Identity(), 0)
+    return PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
+                        fake_scores=torch.zeros(len(fake)), discriminator=critic)
 
 
 # float32 sums of a few terms: 1e-6 relative covers their rounding (eps ~ 1.2e-7 per operation).

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ganlab_ragan
-from ganlab.options import Options
+from ganlab.options import defaults_for
 from ganlab.testing import assert_plugin_conforms, check_plugin
 
 
@@ -35,5 +35,5 @@ def test_d_loss_closed_form():
     # mean(log(1 + e^-2), log(1 + e^-4)), so the loss is log(1 + e^-2) + log(1 + e^-4).
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, -2.0])
     expected = math.log1p(math.exp(-2)) + math.log1p(math.exp(-4))
-    got = ganlab_ragan.ganlab_d_loss(real_scores=real, fake_scores=fake, options=Options())
+    got = ganlab_ragan.ganlab_d_loss(real_scores=real, fake_scores=fake, options=defaults_for(ganlab_ragan.RaGANOptions))
     assert got.item() == pytest.approx(expected, rel=1e-6)  # float32 rounding of a few operations
