@@ -1,37 +1,90 @@
-"""Checkpoints: written atomically, read with ``weights_only=True``."""
+"""Files a run writes: checkpoints (atomic, schema-checked on load) and text.
+
+A write that fails (a full disk, a file-size limit, a vanished folder) is one
+:class:`RunWriteError` naming the file; its temporary file is removed and the
+file it would have replaced is left as it was.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ganlab.errors import CheckpointError
+from ganlab.errors import CheckpointError, GanlabError
 
 FORMAT = "ganlab-checkpoint-1"
 CHECKPOINT_NAME = "checkpoint.pt"
 
+# What every checkpoint holds, by type; None allowed where the tuple says so.
+SCHEMA: dict[str, tuple[type, ...]] = {
+    "step": (int,),
+    "plugins": (list,),
+    "data": (dict,),
+    "device": (str,),
+    "generator": (dict,),
+    "discriminator": (dict,),
+    "opt_g": (dict,),
+    "opt_d": (dict,),
+    "rng_torch": (torch.Tensor,),
+    "rng_cuda": (torch.Tensor, type(None)),
+    "rng_noise": (torch.Tensor,),
+    "batcher": (dict,),
+    "wall_time": (float, int),
+}
 
-def _write_atomic(path: Path, write) -> None:
-    """Write to a temporary file, then rename, so a crash never leaves half a file."""
+
+class RunWriteError(GanlabError):
+    """A file of the run could not be written; what was there before is intact."""
+
+
+def _write_error(path: Path, exc: OSError) -> RunWriteError:
+    why = exc.strerror or str(exc)
+    kept = " The previous checkpoint is intact." if path.name == CHECKPOINT_NAME else ""
+    return RunWriteError(f"cannot write {path}: {why}.{kept} Free space (or raise the file-size limit), "
+                         f"then continue with --resume {path.parent if path.name == CHECKPOINT_NAME else '...'}")
+
+
+def write_atomic(path: Path, write) -> None:
+    """Write through a uniquely named temporary file, then rename: never half a file, never a shared temp."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    _write_atomic(path, lambda fh: torch.save({"format": FORMAT, **state}, fh))
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    _write_atomic(path, lambda fh: fh.write(text.encode()))
+    write_atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line of a log (metrics, evaluations); a partial line is dropped on resume."""
+    try:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+    except OSError as exc:
+        raise _write_error(Path(path), exc) from None
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    write_atomic(path, lambda fh: torch.save({"format": FORMAT, **state}, fh))
 
 
 def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
@@ -47,4 +100,16 @@ def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dic
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganlab checkpoint (expected format {FORMAT})")
+    check_schema(state, path)
     return state
+
+
+def check_schema(state: dict[str, Any], path: Path) -> None:
+    missing = [key for key in SCHEMA if key not in state]
+    wrong = [f"{key} is {type(state[key]).__name__}" for key, types in SCHEMA.items()
+             if key in state and (not isinstance(state[key], types) or isinstance(state[key], bool))]
+    if not missing and not wrong and state["step"] < 0:
+        wrong.append(f"step is {state['step']}")
+    if missing or wrong:
+        what = "; ".join([*(f"missing {', '.join(missing)}" for _ in [0] if missing), *wrong])
+        raise CheckpointError(f"checkpoint {path} is damaged ({what}); restore it from a backup or start a new run")

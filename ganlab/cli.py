@@ -13,11 +13,12 @@ import warnings
 from typing import Sequence
 
 from ganlab import __version__
-from ganlab.config import TRAIN_FIELDS, RunRequest, load_config_file, parse_overrides, parse_train_values
+from ganlab.config import TRAIN_FIELDS, RunRequest, check_train_keys, load_config_file, parse_overrides
 from ganlab.errors import GanlabError
 from ganlab.manager import make_plugin_manager
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 METAVARS = {"betas": "B1,B2", "device": "{auto,cpu,cuda}", "data": "NAME|DIR", "data_root": "DIR"}
 DEFAULT_SHOWN = {"data_root": "$GANLAB_DATA or ~/.cache/ganlab/data"}
 
@@ -31,8 +32,8 @@ def add_plugin_arguments(p, plugin_help: str, option_help: str) -> None:
 
 def _add_run_parser(sub) -> None:
     p = sub.add_parser("run", help="train a GAN", description="Train a GAN from composable plugins.")
-    add_plugin_arguments(p, "use plugin NAME; repeat to compose (e.g. --plugin dcgan --plugin lsgan)",
-                         "set a plugin option (see `ganlab plugins`)")
+    add_plugin_arguments(p, "use plugin NAME; repeat to compose an architecture, a loss, regularizers...",
+                         "set a plugin option (see `ganlab plugins`); repeated, the last value wins")
     p.add_argument("--config", metavar="FILE.toml", help="load settings from TOML (flags win)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>-<plugins>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly from its checkpoint")
@@ -48,8 +49,9 @@ def _add_run_parser(sub) -> None:
 
 def _request_from_args(args) -> RunRequest:
     train = {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}
-    cli = RunRequest(list(args.plugin), parse_train_values(train, "the command line"),
-                     parse_overrides(args.overrides))
+    check_train_keys(train, "the command line")
+    cli = RunRequest(list(args.plugin), train, parse_overrides(args.overrides),
+                     {key: "the command line" for key in train})
     if args.config:
         return load_config_file(args.config).merged_with(cli)
     return cli
@@ -58,8 +60,9 @@ def _request_from_args(args) -> RunRequest:
 def cmd_run(args) -> int:
     from ganlab.run import prepare_run
 
+    request = _request_from_args(args)  # flag mistakes fail before plugins are loaded
     pm = make_plugin_manager()
-    trainer = prepare_run(pm, _request_from_args(args), out=args.out, resume=args.resume, quiet=args.quiet)
+    trainer = prepare_run(pm, request, out=args.out, resume=args.resume, quiet=args.quiet)
     setup = trainer.setup
     print(f"ganlab {__version__}: plugins {', '.join(setup.plugins)} on {setup.device}")
     print(f"data: {setup.loaded.source}")
@@ -67,9 +70,12 @@ def cmd_run(args) -> int:
         print(f"resuming at step {trainer.step} of {setup.train.steps}")
     print(f"run folder: {trainer.run_dir}")
     status = trainer.fit()
+    if status == "finished" and trainer.step == trainer.start_step:
+        print(f"nothing to do: {trainer.run_dir} is already at step {trainer.step}; raise --steps to train on")
+        return 0
     if status == "interrupted":
         print(f"interrupted at step {trainer.step}; continue with: ganlab run --resume {trainer.run_dir}")
-        return 130
+        return EXIT_INTERRUPTED
     print(f"done: {trainer.step} steps; samples in {trainer.run_dir / 'samples'}, "
           f"metrics in {trainer.metrics_path}, loss plot {trainer.run_dir / 'losses.png'}")
     return 0
@@ -88,7 +94,7 @@ def _format_plugin(info: dict) -> list[str]:
 
 
 def cmd_plugins(args) -> int:
-    from ganlab.manager import DEFAULT_PROVIDERS
+    from ganlab.defaults import DEFAULT_PROVIDERS
 
     pm = make_plugin_manager()
     infos = [info.as_dict() for info in pm.infos.values()]
@@ -110,9 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins, their hooks and options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_plugins)
-    from ganlab.analysis.cli import add_verify_parser  # here: analysis.cli imports this module
+    from ganlab.analysis import verify_command
 
-    add_verify_parser(sub)
+    p = sub.add_parser("verify", help="check theory claims numerically against the plugins' own code",
+                       description=verify_command.__doc__)
+    add_plugin_arguments(p, "check only plugin NAME (repeat to compose, e.g. a loss and a regularizer)",
+                         "set a plugin option of the checked selection")
+    verify_command.add_arguments(p)
+    p.set_defaults(handler=verify_command.run)
     return parser
 
 
@@ -121,9 +132,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning
     try:
+        args = build_parser().parse_args(argv)
+        warnings.showwarning = _show_warning
         return args.handler(args)
     except GanlabError as exc:
         print(f"ganlab: error: {exc}", file=sys.stderr)
@@ -131,6 +142,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a path the user gave: missing, unwritable, a file for a folder, a full disk
         print(f"ganlab: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USER_ERROR
+    except MemoryError:
+        print("ganlab: error: out of memory; lower --batch-size or --image-size, or use smaller networks",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
+    except RuntimeError as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        print(f"ganlab: error: out of memory ({str(exc).splitlines()[0][:200]}); lower --batch-size or "
+              f"--image-size, or use smaller networks", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+        print("\nganlab: aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _is_out_of_memory(exc: RuntimeError) -> bool:
+    text = str(exc).lower()
+    return "out of memory" in text or "not enough memory" in text or "can't allocate memory" in text
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,7 @@
 """Run configuration: trainer settings, plugin options, TOML in and out.
 
+Flags and a TOML file become a raw :class:`RunRequest`; :func:`resolve_config`
+turns it, with the run's plugin selection, into a frozen :class:`RunConfig`.
 Precedence, lowest first: the defaults below, what active plugins suggest
 (``ganlab_train_defaults``), a ``--config`` TOML file, command-line flags.
 """
@@ -13,17 +15,22 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ganlab.errors import ConfigError, PluginError
-from ganlab.options import option_fields, parse_value
+from ganlab.options import Options, option_fields, parse_value
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganlab.manager import Selection
 
 
 # Derived streams use seed + 1 and seed + 2, which must fit torch's 64-bit seeds.
 MAX_SEED = 2**63 - 3
+# Far beyond any GAN's resolution, yet small enough that a typo (100000) fails here, not in the allocator.
+MAX_IMAGE_SIZE = 4096
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Trainer settings; every field is also a ``ganlab run`` flag."""
 
@@ -53,6 +60,9 @@ class TrainConfig:
             raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
         if self.image_size < 0:
             raise ConfigError("--image-size must be 0 (native) or a positive size")
+        if self.image_size > MAX_IMAGE_SIZE:
+            raise ConfigError(f"--image-size {self.image_size} is beyond any GAN's resolution "
+                              f"(at most {MAX_IMAGE_SIZE}); use 64, 128 or 256")
         if not 0 <= self.seed < MAX_SEED:
             raise ConfigError(f"--seed must be in [0, {MAX_SEED}), got {self.seed}")
 
@@ -60,26 +70,29 @@ class TrainConfig:
 TRAIN_FIELDS = {f.name: f for f in option_fields(TrainConfig)}
 
 
-def parse_train_values(values: dict[str, Any], where: str) -> dict[str, Any]:
-    """Type-check user-given trainer values (from flags or TOML)."""
-    out = {}
-    for key, raw in values.items():
-        if key not in TRAIN_FIELDS:
-            raise ConfigError(f"unknown trainer setting {key!r} in {where}; valid: {', '.join(TRAIN_FIELDS)}")
-        try:
-            out[key] = parse_value(TRAIN_FIELDS[key].type, raw)
-        except ValueError as exc:
-            raise ConfigError(f"bad value {raw!r} for {key} in {where}: {exc}") from None
-    return out
+@dataclass(frozen=True)
+class RunConfig:
+    """A run, fully resolved: what ``config.toml`` records and the trainer reads."""
+
+    plugins: tuple[str, ...]  # as selected by the user
+    active: tuple[str, ...]   # with the always-active plugins and the default providers
+    train: TrainConfig
+    options: Options
 
 
 @dataclass
 class RunRequest:
-    """What the user asked for, before plugins and defaults are resolved."""
+    """What the user asked for, raw: strings from flags, values from TOML.
+
+    Nothing is parsed here; :func:`resolve_config` parses every value once,
+    by its declared type. ``where`` says where each trainer value came from,
+    for error messages.
+    """
 
     plugins: list[str] = field(default_factory=list)
     train: dict[str, Any] = field(default_factory=dict)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)
 
     def merged_with(self, other: RunRequest) -> RunRequest:
         """``other`` (the command line) wins over ``self`` (a config file)."""
@@ -90,6 +103,7 @@ class RunRequest:
             plugins=other.plugins or self.plugins,
             train={**self.train, **other.train},
             options=options,
+            where={**self.where, **other.where},
         )
 
 
@@ -98,12 +112,12 @@ def parse_override(text: str) -> tuple[str, str, str]:
     key, sep, value = text.partition("=")
     plugin, dot, name = key.strip().partition(".")
     if not sep or not dot or not plugin or not name:
-        raise ConfigError(f"bad -o {text!r}: expected PLUGIN.KEY=VALUE, e.g. -o lsgan.a=-1")
+        raise ConfigError(f"bad -o {text!r}: expected PLUGIN.KEY=VALUE")
     return plugin, name, value.strip()
 
 
 def parse_overrides(texts: list[str]) -> dict[str, dict[str, str]]:
-    """``-o`` values grouped by plugin."""
+    """``-o`` values grouped by plugin; a key given twice takes its last value, as flags do."""
     options: dict[str, dict[str, str]] = {}
     for text in texts:
         plugin, key, value = parse_override(text)
@@ -129,34 +143,57 @@ def load_config_file(path: str | Path) -> RunRequest:
         )
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-        raise ConfigError(f"'plugins' in {path} must be a list of names, e.g. plugins = [\"lsgan\"]")
+        raise ConfigError(f"'plugins' in {path} must be a list of names, e.g. plugins = [\"NAME\"]")
     train, options = data.get("train", {}), data.get("options", {})
     if not isinstance(train, dict):
         raise ConfigError(f"'train' in {path} must be a table: [train] then steps = ... on the next lines")
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
-        raise ConfigError(f"[options] in {path} must hold one table per plugin, e.g. [options.lsgan]")
-    return RunRequest(plugins, parse_train_values(train, str(path)), options)
+        raise ConfigError(f"[options] in {path} must hold one table per plugin: [options.PLUGIN]")
+    check_train_keys(train, str(path))
+    return RunRequest(plugins, train, options, {key: str(path) for key in train})
 
 
-def resolve_train(
-    given: dict[str, Any], suggestions: list[tuple[str, dict[str, Any]]]
-) -> TrainConfig:
+def check_train_keys(values: dict[str, Any], where: str) -> None:
+    for key in values:
+        if key not in TRAIN_FIELDS:
+            raise ConfigError(f"unknown trainer setting {key!r} in {where}; valid: {', '.join(TRAIN_FIELDS)}")
+
+
+def _parse_train(values: dict[str, Any], where) -> dict[str, Any]:
+    out = {}
+    for key, raw in values.items():
+        check_train_keys({key: raw}, where(key))
+        try:
+            out[key] = parse_value(TRAIN_FIELDS[key].type, raw)
+        except ValueError as exc:
+            raise ConfigError(f"bad value {raw!r} for {key} in {where(key)}: {exc}") from None
+    return out
+
+
+def resolve_train(request: RunRequest, suggestions: list[tuple[str, dict[str, Any]]]) -> TrainConfig:
     """Defaults < plugin suggestions < user values; two plugins disagreeing is an error."""
-    given = parse_train_values(given, "the run request")
+    given = _parse_train(request.train, lambda key: request.where.get(key, "the run request"))
     suggested: dict[str, tuple[str, Any]] = {}
     for plugin, values in suggestions:
-        for key, raw in parse_train_values(values, f"ganlab_train_defaults of {plugin!r}").items():
+        for key, value in _parse_train(dict(values), lambda key: f"ganlab_train_defaults of {plugin!r}").items():
             if key in given:
                 continue
-            if key in suggested and suggested[key][1] != raw:
-                other, value = suggested[key]
+            if key in suggested and suggested[key][1] != value:
+                other, first = suggested[key]
                 raise PluginError(
                     f"plugins {other!r} and {plugin!r} suggest different {key} "
-                    f"({value} and {raw}); set --{key.replace('_', '-')} explicitly"
+                    f"({first} and {value}); set --{key.replace('_', '-')} explicitly"
                 )
-            suggested[key] = (plugin, raw)
-    values = {k: v for k, (_, v) in suggested.items()} | given
-    return TrainConfig(**values)
+            suggested[key] = (plugin, value)
+    return TrainConfig(**({k: v for k, (_, v) in suggested.items()} | given))
+
+
+def resolve_config(selection: Selection, request: RunRequest) -> RunConfig:
+    """The one path from a request to a frozen, typed configuration."""
+    options = selection.build_options(request.options)
+    suggestions = [(p, v) for p, v in selection.call_each("ganlab_train_defaults", options=options) if v]
+    train = resolve_train(request, suggestions)
+    return RunConfig(tuple(selection.selected), tuple(selection.active), train, options)
 
 
 # --- writing TOML -----------------------------------------------------------
@@ -206,7 +243,7 @@ def dump_run_config(
     lines = [
         "# ganlab run record: `ganlab run --config THIS_FILE --out NEW_DIR` reproduces this run.",
         "# [record] is informational and ignored when loading.",
-        f"plugins = {_toml_value(plugins)}",
+        f"plugins = {_toml_value(list(plugins))}",
         "",
         *_toml_table("train", dataclasses.asdict(train)),
     ]

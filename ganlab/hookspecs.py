@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from ganlab.datasets import DataSpec, DatasetFactory
     from ganlab.options import Options
     from ganlab.regularizers import Regularizer
-    from ganlab.runsetup import RunSetup
+    from ganlab.runsetup import ValidationView
 
 
 # --- configuration ---------------------------------------------------------
@@ -92,14 +92,18 @@ def ganlab_datasets(options: Options) -> Mapping[str, DatasetFactory] | None:
 
 
 @hookspec
-def ganlab_validate(setup: RunSetup) -> str | list[str] | None:
-    """Reject a combination that cannot work, before training starts.
+def ganlab_validate(setup: ValidationView) -> str | list[str] | None:
+    """Reject a combination that cannot work, before anything is written.
 
-    ``setup`` holds the active plugin names, the data description, the
-    conditioner, the built generator and discriminator, the resolved trainer
-    settings and the options. Return ``None`` when the combination is fine,
-    or one message (or a list of them) that says what is wrong and how to fix
-    it; every message is shown and the run does not start.
+    ``setup`` is a read-only :class:`ganlab.runsetup.ValidationView`: the
+    active plugin names (``plugins``), the data description (``data``), the
+    resolved trainer settings (``train``), the ``options``, the
+    ``conditioner``, the built ``generator`` and ``discriminator`` (each
+    ``None`` when its build hook raised a ``PluginError``, which is reported
+    already) and ``implementers(hook_name)``. Return ``None`` when the
+    combination is fine, or one message (or a list of them) that says what is
+    wrong and how to fix it. Every message of every plugin, with those the
+    build hooks raised, is shown at once and the run does not start.
     """
 
 
@@ -114,6 +118,10 @@ def ganlab_conditioner(data: DataSpec, options: Options) -> Conditioner | None:
     without labels. Returns a :class:`ganlab.conditioning.Conditioner`
     (label embeddings for G and D and how D uses them: concatenation or
     projection), or ``None`` for an unconditional run. Single answer.
+
+    Raise :class:`ganlab.errors.PluginError` with a fix when the data cannot
+    be conditioned (no labels): it is shown with every other problem of the
+    combination, before anything is written.
     """
 
 
@@ -127,7 +135,8 @@ def ganlab_generator(
     noise ``z`` of shape ``(batch, latent_dim)`` (and ``(batch,)`` int64
     labels when ``conditioner`` is not ``None``) to samples of shape
     ``(batch, *data.shape)`` in ``[-1, 1]``; image generators end in tanh.
-    Single answer.
+    Single answer. Raise :class:`ganlab.errors.PluginError` with a fix when
+    this architecture cannot model ``data``; never return a placeholder.
     """
 
 
@@ -140,7 +149,9 @@ def ganlab_discriminator(
     Returns an ``nn.Module`` whose ``forward(x, labels=None)`` maps samples
     of shape ``(batch, *data.shape)`` (plus labels in a conditional run) to
     raw scores of shape ``(batch,)`` or ``(batch, 1)``: higher means more
-    real, and there is no sigmoid at the end. Single answer.
+    real, and there is no sigmoid at the end. Single answer. Raise
+    :class:`ganlab.errors.PluginError` with a fix when this architecture
+    cannot model ``data``.
     """
 
 

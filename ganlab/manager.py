@@ -15,6 +15,7 @@ import difflib
 import importlib
 import importlib.metadata
 import os
+import signal
 import types
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -23,22 +24,12 @@ import pluggy
 
 from ganlab import PROJECT_NAME, hookspecs
 from ganlab.errors import ConfigError, PluginError
+from ganlab.defaults import ALWAYS_ACTIVE, BUILTINS, DEFAULT_PROVIDERS
 from ganlab.options import Options, build_options, option_fields
 
 ENTRYPOINT_GROUP = "ganlab"
 AUTOLOAD_ENV = "GANLAB_DISABLE_PLUGIN_AUTOLOAD"
-
-# Infrastructure that every run uses: the built-in datasets.
-ALWAYS_ACTIVE = ("data",)
-
-# Who answers a single-answer hook when no selected plugin does.
-DEFAULT_PROVIDERS = {
-    "ganlab_generator": "mlp",
-    "ganlab_discriminator": "mlp",
-    "ganlab_d_loss": "gan",
-    "ganlab_g_loss": "gan",
-    "ganlab_optimizer": "adam",
-}
+_YES = {"1", "true", "yes", "on"}
 
 HOOK_NAMES = tuple(n for n in dir(hookspecs) if n.startswith("ganlab_"))
 SINGLE_ANSWER_HOOKS = tuple(
@@ -112,7 +103,7 @@ class GanlabPluginManager(pluggy.PluginManager):
             hash(plugin)  # pluggy keeps plugins in sets
             _check_hook_names(plugin)
             self.register(plugin, name=name)
-        except Exception as exc:  # a third-party plugin may fail in any way
+        except (Exception, SystemExit) as exc:  # a third-party plugin may fail in any way
             info.error = _describe(exc)
             return info
         info.hooks = sorted(
@@ -121,7 +112,7 @@ class GanlabPluginManager(pluggy.PluginManager):
         )
         try:
             info.options_cls = _options_class(self, plugin)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             info.error = f"ganlab_options failed: {_describe(exc)}"
             self.unregister(plugin)
         return info
@@ -132,11 +123,10 @@ class GanlabPluginManager(pluggy.PluginManager):
             dist_name = dist.metadata["Name"] if dist is not None else "unknown distribution"
             version = dist.version if dist is not None else None
             source = f"{dist_name} {version}" if version else dist_name
-            try:
-                plugin = ep.load()
-            except Exception as exc:
+            plugin, error = _import_guarded(ep.load)
+            if error is not None:
                 key = ep.name if ep.name not in self.infos else f"{ep.name} ({source})"
-                self.infos[key] = PluginInfo(ep.name, source, version, None, _describe(exc))
+                self.infos[key] = PluginInfo(ep.name, source, version, None, error)
                 continue
             self.add_plugin(plugin, ep.name, source, version)
 
@@ -166,21 +156,50 @@ def make_plugin_manager(autoload: bool | None = None) -> GanlabPluginManager:
     ``autoload=None`` follows the ``GANLAB_DISABLE_PLUGIN_AUTOLOAD``
     environment variable.
     """
-    from ganlab.plugins import BUILTINS
-
     pm = GanlabPluginManager()
     for name, module_name in BUILTINS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # keep the other plugins usable
-            pm.infos[name] = PluginInfo(name, "built-in", None, None, _describe(exc))
+        module, error = _import_guarded(lambda: importlib.import_module(module_name))
+        if error is not None:  # keep the other plugins usable
+            pm.infos[name] = PluginInfo(name, "built-in", None, None, error)
             continue
         pm.add_plugin(module, name)
     if autoload is None:
-        autoload = not os.environ.get(AUTOLOAD_ENV)
+        autoload = os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in _YES
     if autoload:
         pm.load_entrypoints()
     return pm
+
+
+def _import_guarded(load) -> tuple[Any, str | None]:
+    """``(module, None)``, or ``(None, why)`` when importing it failed in any way.
+
+    A plugin may call ``sys.exit()`` or raise ``KeyboardInterrupt`` at import;
+    that must not take ganlab down. Only a Ctrl-C the user really pressed
+    while it loads is re-raised: a SIGINT handler tells the two apart.
+    """
+    pressed = []
+
+    def on_sigint(signum, frame):
+        pressed.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: no handler to swap
+        previous = None
+    try:
+        return load(), None
+    except KeyboardInterrupt as exc:
+        if pressed:
+            raise
+        return None, f"raised KeyboardInterrupt at import{': ' + str(exc) if str(exc) else ''}"
+    except SystemExit as exc:
+        return None, f"called sys.exit({exc.code!r}) at import"
+    except BaseException as exc:  # a third-party plugin may fail in any way
+        return None, _describe(exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _describe(exc: BaseException) -> str:
@@ -260,6 +279,14 @@ class Selection:
 
     def implementers(self, hook_name: str) -> list[str]:
         return list(self.providers[hook_name])
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every active implementation of a hook, keeping who answered what."""
+        results = []
+        for impl in getattr(self.hook, hook_name).get_hookimpls():
+            args = {k: kwargs[k] for k in impl.argnames}
+            results.append((impl.plugin_name, impl.function(**args)))
+        return results
 
     def wants_argument(self, hook_name: str, arg: str) -> bool:
         """Whether any active implementation declares ``arg`` (so we can skip computing it)."""

@@ -29,6 +29,7 @@ class OptionField:
     type: Any
     default: Any
     help: str
+    allow_inf: bool = False  # metadata={"allow_inf": True}: an infinite float is a meaningful value
 
     @property
     def type_name(self) -> str:
@@ -48,7 +49,8 @@ def option_fields(cls: type) -> list[OptionField]:
             default = f.default_factory()
         else:
             raise TypeError(f"option {cls.__name__}.{f.name} needs a default")
-        fields.append(OptionField(f.name, hints[f.name], default, f.metadata.get("help", "")))
+        fields.append(OptionField(f.name, hints[f.name], default, f.metadata.get("help", ""),
+                                  bool(f.metadata.get("allow_inf", False))))
     return fields
 
 
@@ -149,10 +151,18 @@ def build_options(cls: type, values: Mapping[str, Any], owner: str) -> Any:
             raise ConfigError(
                 f"bad value {raw!r} for {owner}.{key} ({f.type_name}): {exc}"
             ) from None
+        if not f.allow_inf and _has_infinity(kwargs[key]):
+            raise ConfigError(f"bad value {raw!r} for {owner}.{key}: expected a finite number")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"invalid options for {owner}: {exc}") from None
+
+
+def _has_infinity(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return any(_has_infinity(v) for v in value)
+    return isinstance(value, float) and math.isinf(value)
 
 
 def options_as_dict(instance: Any) -> dict[str, Any]:

@@ -1,29 +1,69 @@
-"""Starting, recording and resuming runs (what ``ganlab run`` does)."""
+"""Starting, recording and resuming runs (what ``ganlab run`` does).
+
+A run folder is locked (an OS file lock, released when the process ends,
+however it ends) from before its config is written until training stops, so
+two processes never write one folder. A run that fails before training
+starts removes what it wrote; nothing of an earlier run is ever removed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
+import os
 import platform
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
 from ganlab import __version__
-from ganlab.config import RunRequest, dump_run_config, load_config_file
 from ganlab.checkpoint import CHECKPOINT_NAME, write_text_atomic
+from ganlab.config import RunRequest, dump_run_config, load_config_file, resolve_config
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.manager import GanlabPluginManager
-from ganlab.runsetup import RunSetup, build_setup
+from ganlab.runsetup import RunSetup, build_run
 from ganlab.trainer import Trainer
 
 CONFIG_NAME = "config.toml"
+LOCK_NAME = ".lock"
 # What may change when a run is resumed; everything else must match the run.
 RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "device"}
 
 
+class RunLock:
+    """An exclusive, non-blocking lock on a run folder, naming its holder's process id."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            holder = self.path.read_text().strip() or "unknown"
+            raise ConfigError(f"run folder {self.path.parent} is in use by another ganlab process (pid {holder}); "
+                              f"wait for it to finish or stop it, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the lock; the file may stay
+            self.fd = None
+
+
 def default_run_dir(plugins: list[str]) -> Path:
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{'+'.join(plugins) or 'gan'}"
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{'+'.join(plugins) or 'defaults'}"
 
 
 def run_record(setup: RunSetup) -> dict:
@@ -45,8 +85,8 @@ def run_record(setup: RunSetup) -> dict:
 def recorded_train(setup: RunSetup):
     """The trainer settings as they reproduce this run from any working directory."""
     train = setup.train
-    if setup.loaded.identity.get("name") == "mnist-embedded":
-        train = dataclasses.replace(train, data="mnist-embedded")  # pin the data actually used
+    if setup.loaded.pinned_name:
+        train = dataclasses.replace(train, data=setup.loaded.pinned_name)  # pin the data actually used
     elif Path(train.data).expanduser().is_dir():
         train = dataclasses.replace(train, data=str(Path(train.data).expanduser().resolve()))
     if train.data_root:
@@ -55,8 +95,8 @@ def recorded_train(setup: RunSetup):
 
 
 def run_config_text(setup: RunSetup) -> str:
-    return dump_run_config(list(setup.selection.selected), recorded_train(setup), setup.options.as_dict(),
-                           run_record(setup))
+    config = setup.config
+    return dump_run_config(list(config.plugins), recorded_train(setup), config.options.as_dict(), run_record(setup))
 
 
 def _existing_run_error(run_dir: Path) -> ConfigError:
@@ -67,22 +107,77 @@ def _existing_run_error(run_dir: Path) -> ConfigError:
                        f"or continue it with --resume {run_dir}")
 
 
-def claim_run_dir(run_dir: Path, text: str, explicit: bool) -> Path:
-    """Create the run folder and its config.toml atomically, so two runs never share a folder."""
+def _is_empty(run_dir: Path) -> bool:
+    return not any(p.name != LOCK_NAME for p in run_dir.iterdir())
+
+
+def claim_run_dir(run_dir: Path, text: str, explicit: bool) -> tuple[Path, RunLock, bool]:
+    """Create and lock the run folder, then write its config.toml; ``(folder, lock, created)``."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} is a file; give a folder for the run")
     candidate, n = run_dir, 1
     while True:
+        created = not candidate.exists()
         try:
             candidate.mkdir(parents=True, exist_ok=explicit)
-            with open(candidate / CONFIG_NAME, "x") as fh:
-                fh.write(text)
-            return candidate
         except FileExistsError:
-            if explicit:
-                raise _existing_run_error(candidate) from None
             n += 1  # another run took this timestamped name a moment ago
             candidate = run_dir.with_name(f"{run_dir.name}-{n}")
+            continue
+        lock = RunLock(candidate).acquire()  # a folder in use is refused here, never called stale
+        try:
+            if not _is_empty(candidate):
+                raise _existing_run_error(candidate)
+            with open(candidate / CONFIG_NAME, "x") as fh:
+                fh.write(text)
+        except BaseException:
+            lock.release()
+            raise
+        return candidate, lock, created
+
+
+def remove_new_run(run_dir: Path, created: bool) -> None:
+    """Undo a run that failed before training: its files, and its folder if the run made it."""
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in (CONFIG_NAME, LOCK_NAME):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _check_resume_request(run_dir: Path, request: RunRequest, out) -> None:
+    if out is not None and Path(out).resolve() != run_dir.resolve():
+        raise ConfigError(f"--resume {run_dir} continues the run in its own folder; drop --out {out} "
+                          f"(to start a copy elsewhere use --config {run_dir / CONFIG_NAME} --out {out})")
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME}); check --resume")
+    if not (run_dir / CHECKPOINT_NAME).is_file():
+        raise CheckpointError(f"{run_dir} stopped before its first checkpoint, so there is nothing to "
+                              f"resume; start it again with --config {run_dir / CONFIG_NAME} --out NEW_DIR")
+    changed = sorted(set(request.train) - RESUMABLE_FLAGS)
+    if request.plugins or request.options or changed:
+        what = ", ".join([*(["--plugin"] if request.plugins else []), *(["-o"] if request.options else []),
+                          *(f"--{c.replace('_', '-')}" for c in changed)])
+        raise ConfigError(f"--resume continues the run as recorded in {run_dir / CONFIG_NAME}; "
+                          f"{what} cannot change (only --steps, the intervals and --device can)")
+
+
+def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: bool, log) -> Trainer:
+    lock = RunLock(run_dir).acquire()
+    try:
+        request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
+        selection = pm.select(request.plugins)
+        trainer = Trainer(build_run(selection, resolve_config(selection, request)), run_dir, quiet=quiet, log=log)
+        trainer.resume()
+        if trainer.train.steps < trainer.step:
+            raise ConfigError(f"{run_dir} is at step {trainer.step}, beyond --steps {trainer.train.steps}; "
+                              f"give --steps {trainer.step} or more to continue it")
+        write_text_atomic(run_dir / CONFIG_NAME, run_config_text(trainer.setup))
+    except BaseException:
+        lock.release()
+        raise
+    trainer.lock = lock
+    return trainer
 
 
 def prepare_run(
@@ -93,35 +188,31 @@ def prepare_run(
     quiet: bool = False,
     log=print,
 ) -> Trainer:
-    """Resolve and build everything, create the run folder, restore a checkpoint."""
+    """Resolve and build everything, create (or lock) the run folder, restore a checkpoint.
+
+    The returned trainer holds the folder's lock until :meth:`Trainer.fit`
+    returns or :meth:`Trainer.close` is called.
+    """
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / CONFIG_NAME).is_file():
-            raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME}); check --resume")
-        if not (run_dir / CHECKPOINT_NAME).is_file():
-            raise CheckpointError(f"{run_dir} stopped before its first checkpoint, so there is nothing to "
-                                  f"resume; start it again with --config {run_dir / CONFIG_NAME} --out NEW_DIR")
-        changed = sorted(set(request.train) - RESUMABLE_FLAGS)
-        if request.plugins or request.options or changed:
-            what = ", ".join([*(["--plugin"] if request.plugins else []), *(["-o"] if request.options else []),
-                              *(f"--{c.replace('_', '-')}" for c in changed)])
-            raise ConfigError(
-                f"--resume continues the run as recorded in {run_dir / CONFIG_NAME}; "
-                f"{what} cannot change (only --steps, the intervals and --device can)"
-            )
-        request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
-    else:
-        run_dir = Path(out) if out else default_run_dir(request.plugins)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            # Fail before the (possibly slow) set-up; claim_run_dir re-checks atomically.
-            if not run_dir.is_dir():
-                raise ConfigError(f"--out {run_dir} is a file; give a folder for the run")
-            raise _existing_run_error(run_dir)
-    setup = build_setup(pm, request)
-    if resume is not None:
+        _check_resume_request(run_dir, request, out)
+        return _resume(pm, run_dir, request, quiet, log)
+    run_dir = Path(out) if out else default_run_dir(request.plugins)
+    if run_dir.exists() and (not run_dir.is_dir() or not _is_empty(run_dir)):
+        # Fail before the (possibly slow) set-up; claim_run_dir re-checks under the lock.
+        if not run_dir.is_dir():
+            raise ConfigError(f"--out {run_dir} is a file; give a folder for the run")
+        if (run_dir / LOCK_NAME).exists():
+            RunLock(run_dir).acquire().release()  # a folder in use says so, and is never called stale
+        raise _existing_run_error(run_dir)
+    selection = pm.select(request.plugins)
+    setup = build_run(selection, resolve_config(selection, request))
+    run_dir, lock, created = claim_run_dir(run_dir, run_config_text(setup), explicit=out is not None)
+    try:
         trainer = Trainer(setup, run_dir, quiet=quiet, log=log)
-        trainer.resume()
-        write_text_atomic(run_dir / CONFIG_NAME, run_config_text(setup))
-        return trainer
-    run_dir = claim_run_dir(run_dir, run_config_text(setup), explicit=out is not None)
-    return Trainer(setup, run_dir, quiet=quiet, log=log)
+    except BaseException:
+        remove_new_run(run_dir, created)
+        lock.release()
+        raise
+    trainer.lock = lock
+    return trainer

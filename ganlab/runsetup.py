@@ -1,13 +1,14 @@
-"""Turning a run request into everything training needs, failing before training.
+"""Building a run's parts from its configuration, failing before anything is written.
 
-All checks that can fail on user input happen here: plugin selection and
-conflicts, options, trainer settings, the device, the data, the models,
+Every check that can fail on user input happens here or in
+:func:`ganlab.config.resolve_config`: plugin selection and conflicts,
+options, trainer settings, the device, the data, the models and
 ``ganlab_validate``. Only then is a run folder touched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from ganlab.conditioning import Conditioner
-from ganlab.config import RunRequest, TrainConfig, resolve_train
+from ganlab.config import RunConfig, RunRequest, TrainConfig, resolve_config
 from ganlab.datasets import DataRequest, DataSpec, LoadedData, default_data_root, load_image_folder
 from ganlab.errors import ConfigError, DataError, PluginError
 from ganlab.manager import GanlabPluginManager, Selection
@@ -25,21 +26,29 @@ from ganlab.regularizers import Regularizer
 
 @dataclass
 class RunSetup:
-    """A run, fully resolved and built; what ``ganlab_validate`` sees."""
+    """A run, fully resolved and built: what the trainer trains."""
 
     selection: Selection
-    train: TrainConfig
-    options: Options
+    config: RunConfig
     device: torch.device
     loaded: LoadedData
     conditioner: Conditioner | None
     generator: nn.Module
     discriminator: nn.Module
     regularizers: list[Regularizer]
+    owners: dict[str, str] = field(default_factory=dict)  # regularizer name -> its plugin
+
+    @property
+    def train(self) -> TrainConfig:
+        return self.config.train
+
+    @property
+    def options(self) -> Options:
+        return self.config.options
 
     @property
     def plugins(self) -> list[str]:
-        return self.selection.active
+        return list(self.config.active)
 
     @property
     def data(self) -> DataSpec:
@@ -71,15 +80,6 @@ class ValidationView:
         return self.providers.get(hook_name, ())
 
 
-def call_each(selection: Selection, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """Call every active implementation of a hook, keeping who answered what."""
-    results = []
-    for impl in getattr(selection.hook, hook_name).get_hookimpls():
-        args = {k: kwargs[k] for k in impl.argnames}
-        results.append((impl.plugin_name, impl.function(**args)))
-    return results
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -88,9 +88,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_data(selection: Selection, train: TrainConfig, options: Options) -> LoadedData:
+def load_data(selection: Selection, config: RunConfig) -> LoadedData:
+    train, options = config.train, config.options
     factories: dict[str, tuple[str, Any]] = {}
-    for plugin, offered in call_each(selection, "ganlab_datasets", options=options):
+    for plugin, offered in selection.call_each("ganlab_datasets", options=options):
         for name, factory in (offered or {}).items():
             if name in factories:
                 raise PluginError(
@@ -115,6 +116,9 @@ def load_data(selection: Selection, train: TrainConfig, options: Options) -> Loa
         )
     if not isinstance(loaded, LoadedData):
         raise PluginError(f"dataset {train.data!r} did not return ganlab.datasets.LoadedData")
+    if train.batch_size > len(loaded):
+        raise ConfigError(f"--batch-size {train.batch_size} is larger than the dataset "
+                          f"({len(loaded)} samples); lower --batch-size")
     return loaded
 
 
@@ -134,12 +138,16 @@ def _check_module(module: Any, what: str, selection: Selection) -> nn.Module:
     return module
 
 
-def _regularizers(selection: Selection, spec, conditioner, options) -> list[Regularizer]:
-    """Every active plugin's regularizers, checked: penalties are logged and added up by name."""
-    owners: dict[str, str] = {}
+def collect_regularizers(selection: Selection, spec, conditioner, options,
+                         owners: dict[str, str] | None = None) -> list[Regularizer]:
+    """Every active plugin's regularizers, checked: penalties are logged and added up by name.
+
+    ``owners`` (if given) is filled with each regularizer's plugin, for error messages.
+    """
+    owners = {} if owners is None else owners
     out = []
-    for plugin, result in call_each(selection, "ganlab_regularizer", data=spec, conditioner=conditioner,
-                                    options=options):
+    for plugin, result in selection.call_each("ganlab_regularizer", data=spec, conditioner=conditioner,
+                                              options=options):
         for reg in _flatten([result]):
             if not isinstance(reg, Regularizer) or reg.player not in ("D", "G") or not reg.name:
                 raise PluginError(f"plugin {plugin!r} returned {reg!r} from ganlab_regularizer; return "
@@ -152,16 +160,12 @@ def _regularizers(selection: Selection, spec, conditioner, options) -> list[Regu
     return out
 
 
-def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
-    selection = pm.select(request.plugins)
-    options = selection.build_options(request.options)
-    suggestions = [(p, dict(v)) for p, v in call_each(selection, "ganlab_train_defaults", options=options) if v]
-    train = resolve_train(request.train, suggestions)
-    device = resolve_device(train.device)
-    torch.manual_seed(train.seed)  # model initialisation and every global draw after it
-    loaded = load_data(selection, train, options)
-    spec = loaded.spec
-    hook = selection.hook
+def build_run(selection: Selection, config: RunConfig) -> RunSetup:
+    """Data, models and regularizers; every problem of the combination is reported at once."""
+    device = resolve_device(config.train.device)
+    torch.manual_seed(config.train.seed)  # model initialisation and every global draw after it
+    loaded = load_data(selection, config)
+    spec, options, hook = loaded.spec, config.options, selection.hook
     problems: list[str] = []
 
     def build(what: str, **kwargs):
@@ -174,26 +178,31 @@ def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
         return built if what == "ganlab_conditioner" else _check_module(built, what, selection)
 
     conditioner = build("ganlab_conditioner", data=spec, options=options)
-    generator = build("ganlab_generator", data=spec, latent_dim=train.latent_dim, conditioner=conditioner,
-                      options=options)
+    generator = build("ganlab_generator", data=spec, latent_dim=config.train.latent_dim,
+                      conditioner=conditioner, options=options)
     discriminator = build("ganlab_discriminator", data=spec, conditioner=conditioner, options=options)
-    regularizers = _regularizers(selection, spec, conditioner, options)
+    owners: dict[str, str] = {}
+    regularizers = collect_regularizers(selection, spec, conditioner, options, owners)
     for reg in regularizers:
         if reg.player == "D" and discriminator is not None:
             discriminator = _check_module(reg.transform(discriminator), f"{reg.name}.transform", selection)
         elif reg.player == "G" and generator is not None:
             generator = _check_module(reg.transform(generator), f"{reg.name}.transform", selection)
     view = ValidationView(
-        tuple(selection.active), spec, train, options, conditioner, generator, discriminator,
+        config.active, spec, config.train, options, conditioner, generator, discriminator,
         {name: tuple(who) for name, who in selection.providers.items()},
     )
     problems += map(str, _flatten(hook.ganlab_validate(setup=view)))
     if problems:
         raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(problems))
-    return RunSetup(
-        selection, train, options, device, loaded, conditioner,
-        generator.to(device), discriminator.to(device), regularizers,
-    )
+    return RunSetup(selection, config, device, loaded, conditioner,
+                    generator.to(device), discriminator.to(device), regularizers, owners)
+
+
+def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
+    """Select, resolve and build: a request all the way to trainable parts."""
+    selection = pm.select(request.plugins)
+    return build_run(selection, resolve_config(selection, request))
 
 
 def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:

@@ -2,89 +2,120 @@
 
 Every random draw comes from a stream whose state is checkpointed (the global
 torch RNG for dropout and penalties, ``noise`` for z and fake labels, the
-batcher's shuffling), so a resumed run continues bit for bit.
+batcher's shuffling), so a resumed run continues bit for bit. Statistics stay
+on the device between logging steps: a step that does not log never waits
+for the device.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
-from ganlab import __version__
 from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
-from ganlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, write_text_atomic
+from ganlab.checkpoint import CHECKPOINT_NAME, append_line, load_checkpoint, save_checkpoint, write_text_atomic
 from ganlab.datasets import Batcher
 from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
-from ganlab.regularizers import PenaltyBatch
+from ganlab.regularizers import PenaltyBatch, Regularizer
 from ganlab.runsetup import RunSetup, build_optimizers
 
 SAMPLES_UNCONDITIONAL = 64
 SAMPLES_PER_CLASS = 10
 SCATTER_POINTS = 2500
+METRICS_NAME = "metrics.jsonl"
+EVAL_NAME = "eval.jsonl"
 
 
-def _grad_norm(module: torch.nn.Module) -> float:
-    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+@dataclass
+class Update:
+    """What one update of one player computed (detached; reading a value syncs)."""
+
+    loss: torch.Tensor
+    penalties: dict[str, torch.Tensor]
+    grad_norm: torch.Tensor | None
+    real_score: torch.Tensor | None
+    fake_score: torch.Tensor
+    real: torch.Tensor
+    real_labels: torch.Tensor | None
 
 
-def _row_step(line: str) -> float:
-    try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return float("inf")  # unreadable: dropped
+@dataclass
+class StepStats:
+    """What one training step measured, as device tensors (reading them syncs).
+
+    D's numbers are means over the step's ``n_critic`` updates; grad norms
+    are those of the last update, and only measured on logging steps.
+    """
+
+    d_loss: torch.Tensor
+    g_loss: torch.Tensor
+    penalties: dict[str, torch.Tensor]
+    real_score: torch.Tensor
+    fake_score: torch.Tensor
+    grad_norm_d: torch.Tensor | None = None
+    grad_norm_g: torch.Tensor | None = None
+
+    def values(self) -> dict[str, float | None]:
+        named = {"d_loss": self.d_loss, "g_loss": self.g_loss,
+                 **{f"penalty/{k}": v for k, v in self.penalties.items()},
+                 "real_score": self.real_score, "fake_score": self.fake_score,
+                 "grad_norm_g": self.grad_norm_g, "grad_norm_d": self.grad_norm_d}
+        present = {k: v for k, v in named.items() if v is not None}
+        numbers = torch.stack([v.detach().float().reshape(()) for v in present.values()]).tolist()  # one sync
+        return {k: None for k in named} | dict(zip(present, numbers))
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
-    return f"a {type(value).__name__}"
+def strict_json(row: dict[str, Any]) -> str:
+    """One JSON line; NaN and infinities become null, since bare NaN is not JSON."""
+    clean = {k: (None if isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) else v)
+             for k, v in row.items()}
+    return json.dumps(clean, allow_nan=False)
 
 
 def _scores(module, x, labels) -> torch.Tensor:
     out = module(x) if labels is None else module(x, labels)
     if not isinstance(out, torch.Tensor):
-        raise PluginError(f"the discriminator returned {_describe(out)}; expected raw scores, a tensor")
+        raise PluginError(f"the discriminator returned {type(out).__name__}; expected raw scores, a tensor")
     if out.dim() not in (1, 2) or (out.dim() == 2 and out.shape[1] != 1) or out.shape[0] != x.shape[0]:
-        raise PluginError(
-            f"the discriminator returned scores of shape {tuple(out.shape)}; "
-            f"expected ({x.shape[0]},) or ({x.shape[0]}, 1)"
-        )
+        raise PluginError(f"the discriminator returned scores of shape {tuple(out.shape)}; "
+                          f"expected ({x.shape[0]},) or ({x.shape[0]}, 1)")
     return out.reshape(-1)
+
+
+def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
 
 
 class Trainer:
     def __init__(self, setup: RunSetup, run_dir: Path, quiet: bool = False, log=print):
-        self.setup = setup
-        self.run_dir = Path(run_dir)
-        self.quiet = quiet
-        self.log = log
-        t = setup.train
+        self.setup, self.run_dir, self.quiet, self.log = setup, Path(run_dir), quiet, log
+        self.train = t = setup.train
         self.G, self.D = setup.generator, setup.discriminator
-        self.device = setup.device
+        self.device, self.options, self.cond = setup.device, setup.options, setup.conditioner
+        self.selection, self.hook = setup.selection, setup.selection.hook
         self.opt_g, self.opt_d = build_optimizers(setup)
-        self.hook = setup.selection.hook
-        self.options = setup.options
-        self.cond = setup.conditioner
-        self.batcher = Batcher(setup.loaded, t.batch_size, self.device, seed=t.seed, labels=self.cond is not None)
-        self.noise = torch.Generator(device=self.device)
-        self.noise.manual_seed(t.seed + 1)
-        self.fixed_z, self.fixed_labels = self._fixed_inputs(t.seed + 2)
-        self.d_regs = setup.regularizers_for("D")
-        self.g_regs = setup.regularizers_for("G")
+        self.d_regs, self.g_regs = setup.regularizers_for("D"), setup.regularizers_for("G")
         self.g_needs_real = setup.selection.wants_argument("ganlab_g_loss", "real_scores")
         self._d_trainable = [p for p in self.D.parameters() if p.requires_grad]
-        self.step = 0
-        self.metrics_path = self.run_dir / "metrics.jsonl"
-        self.modes_path = self.run_dir / "modes.jsonl"
-        self.stop_requested = False
+        self.batcher = Batcher(setup.loaded, t.batch_size, self.device, seed=t.seed, labels=self.cond is not None)
+        self.noise = torch.Generator(device=self.device).manual_seed(t.seed + 1)
+        self.fixed_z, self.fixed_labels = self._fixed_inputs(t.seed + 2)
+        self.metrics_path, self.eval_path = self.run_dir / METRICS_NAME, self.run_dir / EVAL_NAME
+        self.step = self.start_step = 0
         self.wall_offset = 0.0
+        self.stop_requested = False
+        self.lock = None  # the run folder's lock, released when training stops
+        # The first step whose loss was non-finite (-1: none yet), kept on the device: no sync per step.
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
 
     # -- inputs ---------------------------------------------------------------
 
@@ -98,84 +129,128 @@ class Trainer:
             n = len(labels)
         else:
             n, labels = SAMPLES_UNCONDITIONAL, None
-        z = torch.randn(n, self.setup.train.latent_dim, generator=gen)
+        z = torch.randn(n, self.train.latent_dim, generator=gen)
         return z.to(self.device), (labels.to(self.device) if labels is not None else None)
 
-    def _latent(self, n: int):
-        z = torch.randn(n, self.setup.train.latent_dim, generator=self.noise, device=self.device)
+    def latent(self, n: int):
+        z = torch.randn(n, self.train.latent_dim, generator=self.noise, device=self.device)
         labels = self.cond.sample_labels(n, self.noise, self.device) if self.cond is not None else None
         return z, labels
 
-    def _generate(self, z, labels):
+    def generate(self, z, labels):
         return self.G(z) if labels is None else self.G(z, labels)
 
-    # -- one update of each player -------------------------------------------
+    # -- one step -------------------------------------------------------------
 
-    def _update(self, player, loss, batch: PenaltyBatch, opt, module, regs, want_stats: bool):
-        """Add the player's penalties to its loss, step its optimizer, apply its constraints."""
+    def train_step(self, log: bool = False) -> StepStats:
+        """``n_critic`` updates of D, then one of G; D's numbers are averaged over its updates."""
+        d_updates = [self.d_update(measure=log) for _ in range(self.train.n_critic)]
+        real, real_labels = d_updates[-1].real, d_updates[-1].real_labels
+        g = self.g_update(real, real_labels, measure=log)
+        n = len(d_updates)
+        d_penalties = {k: sum(u.penalties[k] for u in d_updates) / n for k in d_updates[0].penalties}
+        return StepStats(
+            d_loss=sum(u.loss for u in d_updates) / n,
+            g_loss=g.loss,
+            penalties=d_penalties | g.penalties,
+            real_score=sum(u.real_score for u in d_updates) / n,
+            fake_score=sum(u.fake_score for u in d_updates) / n,
+            grad_norm_d=d_updates[-1].grad_norm,
+            grad_norm_g=g.grad_norm,
+        )
+
+    def d_update(self, measure: bool = False) -> Update:
+        """One step of D on a fresh real batch and fresh fakes."""
+        real, real_labels = self.batcher.next()
+        z, fake_labels = self.latent(self.train.batch_size)
+        with torch.no_grad():
+            fake = self.generate(z, fake_labels)
+        real_scores = _scores(self.D, real, real_labels)
+        fake_scores = _scores(self.D, fake, fake_labels)
+        loss = self.loss("ganlab_d_loss", real_scores=real_scores, fake_scores=fake_scores)
+        penalties = self.penalties(self.d_regs, real=real, fake=fake, real_labels=real_labels,
+                                   fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
+        grad_norm = self.optimize("D", loss, penalties, measure)
+        return Update(loss.detach(), {k: v.detach() for k, v in penalties.items()}, grad_norm,
+                      real_scores.detach().mean(), fake_scores.detach().mean(), real, real_labels)
+
+    def g_update(self, real, real_labels, measure: bool = False) -> Update:
+        """One step of G; ``real`` is D's last real batch (for relativistic losses and G-side penalties)."""
+        z, fake_labels = self.latent(self.train.batch_size)
+        with self._d_frozen():  # G's update needs no gradient for D's parameters
+            fake = self.generate(z, fake_labels)
+            fake_scores = _scores(self.D, fake, fake_labels)
+            real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
+            loss = self.loss("ganlab_g_loss", fake_scores=fake_scores, real_scores=real_scores)
+            penalties = self.penalties(self.g_regs, real=real, fake=fake, real_labels=real_labels,
+                                       fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
+            grad_norm = self.optimize("G", loss, penalties, measure)
+        return Update(loss.detach(), {k: v.detach() for k, v in penalties.items()}, grad_norm,
+                      None, fake_scores.detach().mean(), real, real_labels)
+
+    def loss(self, hook_name: str, **scores) -> torch.Tensor:
+        """Call the run's loss hook; a plugin's failure names the plugin and the hook."""
+        who = ", ".join(self.selection.implementers(hook_name))
+        try:
+            loss = getattr(self.hook, hook_name)(options=self.options, **scores)
+        except GanlabError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {who!r} failed in {hook_name} at step {self.step + 1}: "
+                              f"{type(exc).__name__}: {exc}") from exc
         if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
-            hook = f"ganlab_{player.lower()}_loss"
-            raise PluginError(f"{hook} ({', '.join(self.setup.selection.implementers(hook))}) returned "
-                              f"{_describe(loss)}; a loss must be a scalar tensor")
-        penalties = {}
+            shown = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else \
+                f"a {type(loss).__name__}"
+            raise PluginError(f"{hook_name} ({who}) returned {shown}; a loss must be a scalar tensor")
+        if not loss.requires_grad:
+            player = "D" if hook_name == "ganlab_d_loss" else "G"
+            raise PluginError(f"{hook_name} ({who}) returned a loss with no gradient path to {player} "
+                              f"(detached from the scores?), so {player} would never learn")
+        return loss
+
+    def penalties(self, regs: list[Regularizer], **fields) -> dict[str, torch.Tensor]:
+        batch = PenaltyBatch(**fields, discriminator=self.D, generator=self.G, step=self.step)
+        out = {}
         for reg in regs:
-            value = reg.penalty(batch)
+            try:
+                value = reg.penalty(batch)
+            except GanlabError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"regularizer {reg.name!r} ({self.setup.owners.get(reg.name, '?')}) failed "
+                                  f"in penalty at step {self.step + 1}: {type(exc).__name__}: {exc}") from exc
             if value is not None:
-                penalties[reg.name] = value
+                out[reg.name] = value
+        return out
+
+    def optimize(self, player: str, loss, penalties, measure: bool) -> torch.Tensor | None:
+        """Backward, one optimizer step and the player's constraints; the grad norm if measured."""
+        module, opt, regs = (self.D, self.opt_d, self.d_regs) if player == "D" else (self.G, self.opt_g, self.g_regs)
         total = loss + sum(penalties.values()) if penalties else loss
+        bad = ~torch.isfinite(total.detach()) & (self._first_bad < 0)
+        self._first_bad = torch.where(bad, self.step + 1, self._first_bad)
         opt.zero_grad(set_to_none=True)
         total.backward()
-        norm = _grad_norm(module) if want_stats else None
+        if self.step == self.start_step and not any(p.grad is not None for p in module.parameters()):
+            hook = f"ganlab_{player.lower()}_loss"
+            raise PluginError(f"{hook} ({', '.join(self.selection.implementers(hook))}) gave {player} no "
+                              f"gradient: its loss does not depend on {player}'s parameters, so {player} "
+                              f"would never learn")
+        norm = _grad_norm(module) if measure else None
         opt.step()
         for reg in regs:
             reg.after_step(module)
-        return penalties, norm
+        return norm
 
-    def d_update(self, want_stats: bool) -> dict[str, Any]:
-        B = self.setup.train.batch_size
-        real, real_labels = self.batcher.next()
-        z, fake_labels = self._latent(B)
-        with torch.no_grad():
-            fake = self._generate(z, fake_labels)
-        real_scores = _scores(self.D, real, real_labels)
-        fake_scores = _scores(self.D, fake, fake_labels)
-        loss = self.hook.ganlab_d_loss(real_scores=real_scores, fake_scores=fake_scores, options=self.options)
-        batch = PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
-                             real_scores=real_scores, fake_scores=fake_scores, discriminator=self.D,
-                             generator=self.G, step=self.step)
-        penalties, norm = self._update("D", loss, batch, self.opt_d, self.D, self.d_regs, want_stats)
-        self._last_real = (real, real_labels)
-        return {"d_loss": loss, "real_scores": real_scores, "fake_scores": fake_scores,
-                "penalties": penalties, "grad_norm_d": norm}
-
-    def g_update(self, want_stats: bool) -> dict[str, Any]:
-        B = self.setup.train.batch_size
-        z, fake_labels = self._latent(B)
-        self._set_d_trainable(False)  # D's gradients are not needed for G's update
+    @contextlib.contextmanager
+    def _d_frozen(self) -> Iterator[None]:
+        for p in self._d_trainable:  # only those D trains: a plugin may have frozen some on purpose
+            p.requires_grad_(False)
         try:
-            fake = self._generate(z, fake_labels)
-            fake_scores = _scores(self.D, fake, fake_labels)
-            real, real_labels = self._last_real
-            real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
-            loss = self.hook.ganlab_g_loss(fake_scores=fake_scores, real_scores=real_scores, options=self.options)
-            batch = PenaltyBatch(real=real, fake=fake, real_labels=real_labels, fake_labels=fake_labels,
-                                 real_scores=real_scores, fake_scores=fake_scores, discriminator=self.D,
-                                 generator=self.G, step=self.step)
-            penalties, norm = self._update("G", loss, batch, self.opt_g, self.G, self.g_regs, want_stats)
+            yield
         finally:
-            self._set_d_trainable(True)
-        return {"g_loss": loss, "penalties": penalties, "grad_norm_g": norm}
-
-    def _set_d_trainable(self, flag: bool) -> None:
-        # Only the parameters D trains: a plugin may have frozen some on purpose.
-        for p in self._d_trainable:
-            p.requires_grad_(flag)
-
-    def train_step(self, want_stats: bool) -> dict[str, Any]:
-        for _ in range(self.setup.train.n_critic):
-            d = self.d_update(want_stats)
-        g = self.g_update(want_stats)
-        return {**d, **g, "penalties": {**d["penalties"], **g["penalties"]}}
+            for p in self._d_trainable:
+                p.requires_grad_(True)
 
     # -- state ----------------------------------------------------------------
 
@@ -185,7 +260,6 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "step": self.step,
-            "ganlab_version": __version__,
             "plugins": list(self.setup.plugins),
             "data": self._data_identity(),
             "device": self.device.type,
@@ -201,45 +275,41 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if list(state.get("plugins", [])) != list(self.setup.plugins):
-            raise CheckpointError(
-                f"the checkpoint was written by plugins {state.get('plugins')}, "
-                f"but this run uses {self.setup.plugins}"
-            )
-        if state.get("data") != self._data_identity():
-            raise CheckpointError(
-                f"the checkpoint was trained on {state.get('data')}, but this run loads "
-                f"{self._data_identity()}; point --data-root (or the data path) at the run's data"
-            )
+        """Restore a checkpoint whose schema :func:`ganlab.checkpoint.load_checkpoint` checked."""
+        if list(state["plugins"]) != list(self.setup.plugins):
+            raise CheckpointError(f"the checkpoint was written by plugins {state['plugins']}, "
+                                  f"but this run uses {self.setup.plugins}")
+        if state["data"] != self._data_identity():
+            raise CheckpointError(f"the checkpoint was trained on {state['data']}, but this run loads "
+                                  f"{self._data_identity()}; point --data-root (or the data path) at the run's data")
         try:
             self.G.load_state_dict(state["generator"])
             self.D.load_state_dict(state["discriminator"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit this run's models: {exc}") from None
-        self.step = int(state["step"])
-        self.wall_offset = float(state.get("wall_time", 0.0))
-        torch.set_rng_state(state["rng_torch"])
-        if state["device"] != self.device.type:
+            torch.set_rng_state(state["rng_torch"])
+            same_device = state["device"] == self.device.type
+            if same_device:
+                if state["rng_cuda"] is not None:
+                    torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+                self.noise.set_state(state["rng_noise"])
+                self.batcher.load_state_dict(state["batcher"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            raise CheckpointError(f"the checkpoint does not fit this run: {str(exc).splitlines()[0]}") from None
+        self.step = self.start_step = state["step"]
+        self.wall_offset = float(state["wall_time"])
+        if not same_device:
             # Generator states of one device type cannot seed another: continue, but not bit for bit.
-            warnings.warn(
-                f"the checkpoint was written on {state['device']} and this run is on {self.device.type}: "
-                f"training continues, but its random streams differ from an uninterrupted run",
-                UserWarning, stacklevel=2,
-            )
-            self.noise.manual_seed(self.setup.train.seed + 1 + self.step)
-            self.batcher.reseed(self.setup.train.seed + self.step)
-            return
-        if state["rng_cuda"] is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
-        self.noise.set_state(state["rng_noise"])
-        self.batcher.load_state_dict(state["batcher"])
+            warnings.warn(f"the checkpoint was written on {state['device']} and this run is on "
+                          f"{self.device.type}: training continues, but its random streams differ from an "
+                          f"uninterrupted run", UserWarning, stacklevel=2)
+            self.noise.manual_seed(self.train.seed + 1 + self.step)
+            self.batcher.reseed(self.train.seed + self.step)
 
     def resume(self) -> None:
         # RNG states must stay on the CPU; modules and optimizers move tensors themselves.
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, "cpu"))
-        for path in (self.metrics_path, self.modes_path):
+        for path in (self.metrics_path, self.eval_path):
             if path.is_file():  # drop rows logged after the checkpoint, and a line torn by a crash
                 kept = [line for line in path.read_text().splitlines() if _row_step(line) <= self.step]
                 write_text_atomic(path, "".join(line + "\n" for line in kept))
@@ -247,15 +317,38 @@ class Trainer:
     def wall_time(self) -> float:
         return self.wall_offset + (time.perf_counter() - self._t0 if hasattr(self, "_t0") else 0.0)
 
+    def check_finite(self, record: dict[str, Any] | None = None) -> None:
+        """Stop before a non-finite loss, weight, gradient or optimizer state reaches a checkpoint.
+
+        Losses are watched on the device at every step (no sync); this reads
+        the verdict, so it runs on logging steps and before each checkpoint.
+        """
+        first_bad = int(self._first_bad)
+        bad = []
+        for name, module, opt in (("G", self.G, self.opt_g), ("D", self.D, self.opt_d)):
+            tensors = {f"{name}'s weights": list(module.parameters()),
+                       f"{name}'s gradients": [p.grad for p in module.parameters() if p.grad is not None],
+                       f"{name}'s optimizer state": [v for s in opt.state.values() for v in s.values()
+                                                     if isinstance(v, torch.Tensor) and v.is_floating_point()]}
+            bad += [what for what, ts in tensors.items() if ts and not _all_finite(ts)]
+        if not bad and first_bad < 0:
+            return
+        shown = ""
+        if record is not None:
+            losses = {k: v for k, v in record.items() if k.endswith("loss") or k.startswith("penalty/")}
+            shown = " (" + ", ".join(f"{k}={'nan' if v is None else f'{v:.4g}'}" for k, v in losses.items()) + ")"
+        ckpt = self.run_dir / CHECKPOINT_NAME
+        kept = f"the last good checkpoint {ckpt} is intact" if ckpt.exists() else "no checkpoint was written yet"
+        what = f"a loss became non-finite at step {first_bad}" if first_bad >= 0 else \
+            f"{bad.pop(0)} became non-finite by step {self.step}"
+        also = f" ({', '.join(bad)} too)" if bad else ""
+        raise TrainingDiverged(
+            f"training stopped: {what}{shown}{also}; "
+            f"{kept}. Try a lower --lr, a regularizer (e.g. a gradient penalty or spectral norm), or another --seed."
+        )
+
     def save_checkpoint(self) -> None:
-        for name, module in (("G", self.G), ("D", self.D)):
-            bad = [n for n, p in module.named_parameters() if not torch.isfinite(p).all()]
-            if bad:  # never replace the last good checkpoint with broken weights
-                raise TrainingDiverged(
-                    f"{name}'s weights became non-finite by step {self.step} ({', '.join(bad[:3])}); "
-                    f"the last good checkpoint {self.run_dir / CHECKPOINT_NAME} is kept. "
-                    f"Try a lower --lr or a regularizer."
-                )
+        self.check_finite()
         save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
 
     # -- artifacts ------------------------------------------------------------
@@ -265,132 +358,150 @@ class Trainer:
         was_training = self.G.training
         self.G.eval()
         try:
-            fake = self._generate(self.fixed_z, self.fixed_labels)
+            fake = self.generate(self.fixed_z, self.fixed_labels)
         finally:
             self.G.train(was_training)
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        evaluation = self.evaluate(fake)
         if self.setup.data.kind == "points":
-            real = self.setup.loaded.data[:SCATTER_POINTS]
             title = f"{self.setup.data.name}, step {self.step}"
-            report = self._mode_report(fake)
-            if report is not None:
-                title += f"\n{report.summary()}"
-            save_scatter(real, fake, path, title)
+            title += f"\n{evaluation.summary}" if evaluation is not None else ""
+            save_scatter(self.setup.loaded.data[:SCATTER_POINTS], fake, path, title)
         else:
-            nrow = SAMPLES_PER_CLASS if self.fixed_labels is not None else 8
-            save_image_grid(fake, path, nrow=nrow)
+            save_image_grid(fake, path, nrow=SAMPLES_PER_CLASS if self.fixed_labels is not None else 8)
         return path
 
-    def _mode_report(self, fake: torch.Tensor):
-        """Mode coverage of the fixed-noise points on the ring/grid mixtures (PacGAN protocol)."""
-        from ganlab.evaluation import DATASETS, evaluate_points, mixture
-
-        if self.setup.data.name not in DATASETS:
+    def evaluate(self, fake: torch.Tensor):
+        """The dataset's own score of the fixed-noise samples, when it offers one."""
+        if self.setup.loaded.evaluate is None:
             return None
         try:
-            report = evaluate_points(fake, *mixture(self.setup.data.name, self.options))
+            evaluation = self.setup.loaded.evaluate(fake)
         except GanlabError as exc:  # a diagnostic must never stop training
-            warnings.warn(f"mode coverage not computed at step {self.step}: {exc}", UserWarning, stacklevel=2)
+            warnings.warn(f"evaluation not computed at step {self.step}: {exc}", UserWarning, stacklevel=2)
             return None
-        row = {"step": self.step, "modes_captured": report.modes_captured, "n_modes": report.n_modes,
-               "high_quality_fraction": report.high_quality_fraction, "kl_to_uniform": report.kl_to_uniform}
-        with open(self.modes_path, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        append_line(self.eval_path, strict_json({"step": self.step, **evaluation.values}))
         if self.quiet:
-            self.log(f"step {self.step}: {report.summary()}")
-        return report
+            self.log(f"step {self.step}: {evaluation.summary}")
+        return evaluation
 
     # -- the loop -------------------------------------------------------------
 
-    def _record(self, out: dict[str, Any]) -> dict[str, float]:
-        record = {"step": self.step, "d_loss": float(out["d_loss"].detach()), "g_loss": float(out["g_loss"].detach())}
-        for name, value in out["penalties"].items():
-            record[f"penalty/{name}"] = float(value.detach())
-        record["real_score"] = float(out["real_scores"].detach().mean())
-        record["fake_score"] = float(out["fake_scores"].detach().mean())
-        record["grad_norm_g"] = out["grad_norm_g"]
-        record["grad_norm_d"] = out["grad_norm_d"]
-        record["time"] = round(self.wall_time(), 3)
-        return record
-
-    def advance(self) -> dict[str, float] | None:
+    def advance(self) -> dict[str, Any] | None:
         """One step exactly as the loop runs it; returns the metrics row on logging steps."""
-        t = self.setup.train
+        t = self.train
         log_now = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
-        out = self.train_step(want_stats=log_now)
-        self._check_finite(out)
+        stats = self.train_step(log=log_now)
         self.step += 1
-        return self._record(out) if log_now else None
-
-    def _check_finite(self, out: dict[str, Any]) -> None:
-        values = [out["d_loss"], out["g_loss"], *out["penalties"].values()]
-        if bool(torch.isfinite(torch.stack([v.detach().float() for v in values])).all()):
-            return
-        names = ["d_loss", "g_loss", *out["penalties"]]
-        shown = ", ".join(f"{n}={float(v.detach()):.4g}" for n, v in zip(names, values))
-        ckpt = self.run_dir / CHECKPOINT_NAME
-        kept = f"the last good checkpoint {ckpt} is intact" if ckpt.exists() else "no checkpoint was written yet"
-        raise TrainingDiverged(
-            f"a loss became non-finite at step {self.step + 1} ({shown}); training stopped and "
-            f"{kept}. Try a lower --lr, a regularizer (e.g. --plugin sn), or another --seed."
-        )
-
-    def _install_sigint(self):
-        def handler(signum, frame):
-            if self.stop_requested:
-                raise KeyboardInterrupt
-            self.stop_requested = True
-            self.log("\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
-
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not in the main thread
+        if not log_now:
             return None
+        record = {"step": self.step, **stats.values(), "time": round(self.wall_time(), 3)}
+        self.check_finite(record)
+        return record
 
     def fit(self) -> str:
         from tqdm import tqdm
 
-        t = self.setup.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        t = self.train
         self._t0 = time.perf_counter()
-        previous = self._install_sigint()
         bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True)
         status = "failed"
         try:
-            with open(self.metrics_path, "a") as metrics:
+            with self._stop_signals():
                 while self.step < t.steps and not self.stop_requested:
                     record = self.advance()
                     bar.update(1)
                     if record is not None:
-                        metrics.write(json.dumps(record) + "\n")
-                        metrics.flush()
+                        append_line(self.metrics_path, strict_json(record))
                         self._show(bar, record)
-                        self.hook.ganlab_on_log(step=self.step, record=record, run_dir=self.run_dir)
+                        self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
                     if self.step % t.sample_every == 0:
                         self.save_samples()
                     if self.step % t.checkpoint_every == 0:
                         self.save_checkpoint()
-            status = "interrupted" if self.stop_requested else "finished"
-            if self.step % t.sample_every:
-                self.save_samples()
-            if self.step % t.checkpoint_every:
-                self.save_checkpoint()
+                status = "interrupted" if self.stop_requested else "finished"
+                if self.step % t.sample_every:
+                    self.save_samples()
+                if self.step % t.checkpoint_every:
+                    self.save_checkpoint()
         finally:
             bar.close()
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-            plot_losses(self.metrics_path, self.run_dir / "losses.png")
-            self.hook.ganlab_on_run_end(run_dir=self.run_dir, step=self.step, status=status)
+            try:
+                self._finish(status)
+            finally:
+                self.close()
         return status
 
-    def _show(self, bar, record: dict[str, float]) -> None:
+    def close(self) -> None:
+        """Release the run folder for other processes (fit does this when training stops)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def _finish(self, status: str) -> None:
+        """The loss plot and the end-of-run hook; when the run already failed, the first error wins."""
+        failing = status == "failed"
+        try:
+            plot_losses(self.metrics_path, self.run_dir / "losses.png")
+            self._observe("ganlab_on_run_end", run_dir=self.run_dir, step=self.step, status=status)
+        except GanlabError as exc:
+            if not failing:
+                raise
+            self.log(f"ganlab: warning: {exc}")
+
+    def _observe(self, hook_name: str, **kwargs) -> None:
+        """Call every observer of a hook; one that raises names its plugin and stops the run."""
+        for impl in getattr(self.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except GanlabError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name} at step {self.step}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _stop_signals(self) -> Iterator[None]:
+        """The first Ctrl-C or SIGTERM finishes the step and checkpoints; a second Ctrl-C aborts."""
+
+        def handler(signum, frame):
+            if self.stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            name = "interrupt" if signum == signal.SIGINT else "SIGTERM"
+            self.log(f"\n{name}: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread
+                pass
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _show(self, bar, record: dict[str, Any]) -> None:
         shown = {"d_loss": record["d_loss"], "g_loss": record["g_loss"],
                  "D(x)": record["real_score"], "D(G(z))": record["fake_score"]}
         if not self.quiet:
             bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items()}, refresh=False)
             return
-        every = max(self.setup.train.log_every, self.setup.train.steps // 20)
-        if self.step % every == 0 or self.step == self.setup.train.steps:
-            rate = self.step / max(self.wall_time(), 1e-9)
+        every = max(self.train.log_every, self.train.steps // 20)
+        if self.step % every == 0 or self.step == self.train.steps:
+            rate = (self.step - self.start_step) / max(time.perf_counter() - self._t0, 1e-9)
             parts = " ".join(f"{k}={v:.4f}" for k, v in shown.items())
-            self.log(f"step {self.step}/{self.setup.train.steps} {parts} ({rate:.1f} steps/s)")
+            self.log(f"step {self.step}/{self.train.steps} {parts} ({rate:.1f} steps/s)")
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    return bool(torch.stack([torch.isfinite(t.detach()).all() for t in tensors]).all())
+
+
+def _row_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # unreadable: dropped

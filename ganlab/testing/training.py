@@ -89,7 +89,8 @@ def check_training(context: TrainContext, results: Results) -> None:
     def updates():
         G, D = trainer.G, trainer.D
         g0, d0 = _snapshot(G), _snapshot(D)
-        d_loss = trainer.d_update(want_stats=False)["d_loss"]
+        d = trainer.d_update()
+        d_loss = d.loss
         require(bool(torch.isfinite(d_loss.detach())), f"the D update's loss is {num(d_loss)}")
         moved_g = _changed(g0, G)
         require(not moved_g, f"a D update changed the generator's parameters {moved_g[:3]}; "
@@ -97,7 +98,7 @@ def check_training(context: TrainContext, results: Results) -> None:
         require(_changed(d0, D), "a D update left every discriminator parameter unchanged: no gradient reaches "
                                  "D's parameters through the loss and penalties, or a hook undoes the step")
         g1, d1 = _snapshot(G), _snapshot(D)
-        g_loss = trainer.g_update(want_stats=False)["g_loss"]
+        g_loss = trainer.g_update(d.real, d.real_labels).loss
         require(bool(torch.isfinite(g_loss.detach())), f"the G update's loss is {num(g_loss)}")
         moved_d = _changed(d1, D)
         require(not moved_d, f"a G update changed the discriminator's parameters {moved_d[:3]}; "
@@ -109,8 +110,9 @@ def check_training(context: TrainContext, results: Results) -> None:
         runs = []
         for _ in range(2):
             t = context.trainer()
-            d, g = t.d_update(want_stats=False), t.g_update(want_stats=False)
-            values = {"d_loss": d["d_loss"], "g_loss": g["g_loss"], **d["penalties"], **g["penalties"]}
+            d = t.d_update()
+            g = t.g_update(d.real, d.real_labels)
+            values = {"d_loss": d.loss, "g_loss": g.loss, **d.penalties, **g.penalties}
             runs.append({k: num(v) for k, v in values.items()})
         require(
             runs[0] == runs[1],

@@ -52,7 +52,8 @@ def test_run_from_config_file(tmp_path, capsys):
     (["run", "--resume", "/nonexistent-run"], "not a ganlab run folder"),
 ])
 def test_user_errors_exit_2_without_traceback(args, needle, capsys, tmp_path):
-    assert main([*args, "--out", str(tmp_path / "r")]) == 2
+    out = [] if "--resume" in args else ["--out", str(tmp_path / "r")]  # --resume refuses --out
+    assert main([*args, *out]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ganlab: error: ") and needle in err
     assert "Traceback" not in err

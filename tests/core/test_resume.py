@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ganlab import hookimpl
-from ganlab.checkpoint import load_checkpoint
+from ganlab.checkpoint import RunWriteError, load_checkpoint
 from ganlab.config import RunRequest
 from ganlab.errors import CheckpointError, ConfigError, TrainingDiverged
 from ganlab.run import prepare_run
@@ -59,6 +59,7 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(pm, tmp_path, run_tiny
     trainer = prepare_run(pm, RunRequest(train={"steps": 5}), resume=tmp_path / "r", quiet=True)
     trainer.step = 4
     trainer.save_checkpoint()
+    trainer.close()  # hand the folder back, as a finished or crashed process does
     again = prepare_run(pm, RunRequest(train={"steps": 6}), resume=tmp_path / "r", quiet=True)
     steps = [json.loads(l)["step"] for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert again.step == 4 and steps == [1, 2, 3, 4]
@@ -104,9 +105,10 @@ def test_checkpoint_write_is_atomic(tmp_path, run_tiny, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", exploding_save)
-    with pytest.raises(OSError):
+    with pytest.raises(RunWriteError, match=r"cannot write .*checkpoint.pt: disk full.*previous checkpoint is intact"):
         trainer.save_checkpoint()
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "r").iterdir() if "tmp" in p.name) == []  # temp removed
 
 
 def _nan_plugin(at_call):

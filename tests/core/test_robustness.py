@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import types
 import warnings
 
@@ -185,14 +186,20 @@ def test_diverged_run_through_the_cli(pm, tmp_path, capsys, monkeypatch):
 # --- run folders ----------------------------------------------------------------
 
 def test_default_run_folders_never_collide(tmp_path):
-    first = claim_run_dir(tmp_path / "20260101-000000-gan", "a = 1\n", explicit=False)
-    second = claim_run_dir(tmp_path / "20260101-000000-gan", "a = 2\n", explicit=False)
+    first, lock1, _ = claim_run_dir(tmp_path / "20260101-000000-gan", "a = 1\n", explicit=False)
+    second, lock2, _ = claim_run_dir(tmp_path / "20260101-000000-gan", "a = 2\n", explicit=False)
     assert first != second and second.name == "20260101-000000-gan-2"
     assert (first / "config.toml").read_text() == "a = 1\n"
+    lock1.release(), lock2.release()
 
 
 def test_explicit_out_claimed_by_another_run(tmp_path):
-    claim_run_dir(tmp_path / "r", "a = 1\n", explicit=True)
+    _, lock, _ = claim_run_dir(tmp_path / "r", "a = 1\n", explicit=True)
+    # While the other run holds the folder, the loser is told it is in use, never to delete it.
+    with pytest.raises(ConfigError, match=rf"in use by another ganlab process \(pid {os.getpid()}\)") as err:
+        claim_run_dir(tmp_path / "r", "a = 2\n", explicit=True)
+    assert "delete" not in str(err.value)
+    lock.release()
     with pytest.raises(ConfigError, match="stopped before its first checkpoint"):
         claim_run_dir(tmp_path / "r", "a = 2\n", explicit=True)
     assert (tmp_path / "r" / "config.toml").read_text() == "a = 1\n"

@@ -1,0 +1,35 @@
+"""The table of defaults: the only place where the host names built-in plugins.
+
+Built-ins are ordinary plugins; the host imports them by module name from
+this table (as pytest and llm load their default plugins), and everything
+else they bring travels through hooks.
+"""
+
+# --plugin name -> module. Infrastructure first, so its hooks register first.
+BUILTINS = {
+    "data": "ganlab.plugins.data",
+    "adam": "ganlab.plugins.adam",
+    "mlp": "ganlab.plugins.mlp",
+    "dcgan": "ganlab.plugins.dcgan",
+    "gan": "ganlab.plugins.gan",
+    "lsgan": "ganlab.plugins.lsgan",
+    "wgan": "ganlab.plugins.wgan",
+    "hinge": "ganlab.plugins.hinge",
+    "wgan-gp": "ganlab.plugins.wgan_gp",
+    "sn": "ganlab.plugins.sn",
+    "r1": "ganlab.plugins.r1",
+    "recon": "ganlab.plugins.recon",
+    "cgan": "ganlab.plugins.cgan",
+}
+
+# Active in every run: the datasets.
+ALWAYS_ACTIVE = ("data",)
+
+# Who answers a single-answer hook when no selected plugin does.
+DEFAULT_PROVIDERS = {
+    "ganlab_generator": "mlp",
+    "ganlab_discriminator": "mlp",
+    "ganlab_d_loss": "gan",
+    "ganlab_g_loss": "gan",
+    "ganlab_optimizer": "adam",
+}
