@@ -10,7 +10,7 @@ from torch import nn
 from ganlab.cli import main
 from ganlab.conditioning import Conditioner, ProjectionHead
 from ganlab.datasets import DataSpec
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, PluginError
 from ganlab.options import Options, defaults_for
 from ganlab.plugins import cgan
 
@@ -26,9 +26,10 @@ def test_conditioner_follows_data_and_options():
     assert cond == Conditioner(7, g_embed_dim=8, d_embed_dim=4, d_mode="projection")
 
 
-def test_no_conditioner_without_labels():
+def test_conditioner_refuses_unlabelled_data():
     ring = DataSpec("ring", (2,), None, "points")
-    assert cgan.ganlab_conditioner(data=ring, options=defaults_for(cgan.CGANOptions)) is None
+    with pytest.raises(PluginError, match=r"cgan needs class labels.*'ring'.*--data mnist"):
+        cgan.ganlab_conditioner(data=ring, options=defaults_for(cgan.CGANOptions))
 
 
 def _rows(trainer):
@@ -89,10 +90,26 @@ def test_rejects_unlabelled_data(run_tiny, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-def test_every_problem_is_listed(run_tiny):
+@pytest.mark.parametrize("plugins", [["cgan", "dcgan"], ["dcgan", "cgan"]])
+def test_every_problem_is_listed(run_tiny, tmp_path, plugins):
+    # Both build hooks raise (cgan's conditioner, dcgan's G and D); the host shows every message at once.
     with pytest.raises(ConfigError) as info:
-        run_tiny(["dcgan", "cgan"], data="ring", options=TINY_DCGAN)
+        run_tiny(plugins, data="ring", options=TINY_DCGAN, out=tmp_path / "never")
     assert "cgan needs class labels" in str(info.value) and "dcgan needs images" in str(info.value)
+    assert not (tmp_path / "never").exists()
+
+
+def test_build_setup_reports_a_raising_conditioner_with_the_validators(pm):
+    from ganlab.config import RunRequest
+    from ganlab.runsetup import build_setup
+
+    request = RunRequest(["cgan", "wgan-gp", "dcgan"], {"data": "ring", "device": "cpu"}, TINY_DCGAN)
+    with pytest.raises(ConfigError) as info:
+        build_setup(pm, request)
+    msg = str(info.value)
+    assert "cgan needs class labels" in msg and "dcgan needs images" in msg
+    # No D was built, so wgan-gp's batch-norm check has nothing to object to.
+    assert "batch norm" not in msg
 
 
 def test_bad_embedding_size_is_rejected(run_tiny):

@@ -141,6 +141,9 @@ def test_trains_with_mlp(run_tiny, data, tmp_path):
 def test_warns_when_nothing_to_wrap():
     with pytest.warns(UserWarning, match="no Linear or Conv"):
         sn.SpectralNorm("D").transform(nn.Sequential(nn.Bilinear(2, 2, 1)))  # a layer SN does not cover
+    # A parameter-free D is not exempt: sn has no effect on it either, so the user hears of it.
+    with pytest.warns(UserWarning, match=r"no Linear or Conv layer in G \(Sequential\)"):
+        sn.SpectralNorm("G").transform(nn.Sequential(nn.ReLU()))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing to normalise, nothing to warn about
-        sn.SpectralNorm("D").transform(nn.Sequential(nn.ReLU()))
+        warnings.simplefilter("error")
+        sn.SpectralNorm("D").transform(nn.Sequential(nn.Linear(2, 1)))  # something wrapped: no warning
