@@ -123,3 +123,34 @@ def test_cli_error_exits_2_without_traceback(tmp_path, capsys):
     assert code == 2
     assert "cgan needs class labels" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def _scores_per_sample(D, x, labels):
+    return torch.stack([D(x[i:i + 1], labels[i:i + 1]).reshape(()) for i in range(len(x))])
+
+
+@pytest.mark.parametrize("mode", ["concat", "projection"])
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_d_scores_each_sample_with_its_own_label(run_tiny, arch, mode):
+    plugins = ["cgan"] if arch == "mlp" else ["dcgan", "cgan"]
+    D = run_tiny(plugins, options={"cgan": {"discriminator": mode}, **TINY_DCGAN}, fit=False).D.eval()
+    torch.manual_seed(0)
+    x = torch.rand(10, 1, 28, 28) * 2 - 1
+    y = torch.arange(10)
+    with torch.no_grad():
+        batch = D(x, y).reshape(10)
+        # A D that ignores labels gives the same scores under other labels...
+        assert not torch.isclose(batch, D(x, (y + 1) % 10).reshape(10)).any()
+        # ...and one that shuffles or mixes labels across the batch scores differently than sample by sample.
+        torch.testing.assert_close(batch, _scores_per_sample(D, x, y))
+
+
+def test_the_label_checks_catch_a_shuffling_d():
+    torch.manual_seed(0)
+    from ganlab.plugins.mlp import MLPDiscriminator, MLPOptions
+
+    D = MLPDiscriminator((1, 28, 28), MLPOptions(d_hidden=(16,)), Conditioner(10)).eval()
+    x, y = torch.rand(10, 1, 28, 28), torch.arange(10)
+    with torch.no_grad():
+        shuffled = D(x, y.roll(1)).reshape(10)  # what a D scoring sample i with y[i-1] returns
+        assert not torch.allclose(shuffled, _scores_per_sample(D, x, y))
