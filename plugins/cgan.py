@@ -27,6 +27,7 @@ from typing import Literal
 
 from ganlab import hookimpl
 from ganlab.conditioning import Conditioner
+from ganlab.errors import PluginError
 
 
 @dataclass
@@ -55,17 +56,9 @@ def ganlab_options():
 @hookimpl
 def ganlab_conditioner(data, options):
     if data.num_classes is None:
-        return None  # ganlab_validate below explains; the run never starts
-    opts = options[CGANOptions]
-    return Conditioner(data.num_classes, opts.g_embed_dim, opts.d_embed_dim, opts.discriminator)
-
-
-@hookimpl
-def ganlab_validate(setup):
-    data = setup.data
-    if data.num_classes is None:
-        return (
+        raise PluginError(
             f"cgan needs class labels, but dataset {data.name!r} has none; use a labelled dataset "
             "(e.g. --data mnist, or an image folder with one sub-folder per class) or drop --plugin cgan"
         )
-    return None
+    opts = options[CGANOptions]
+    return Conditioner(data.num_classes, opts.g_embed_dim, opts.d_embed_dim, opts.discriminator)

@@ -172,38 +172,19 @@ class DCGANDiscriminator(nn.Module):
         return self.head(h).flatten()
 
 
-class UnsupportedData(nn.Module):
-    """Stands in for a network that cannot be built for this data.
-
-    Models are built before ``ganlab_validate`` runs, and validation lists
-    every problem of a combination at once, so the build hooks return this
-    placeholder and :func:`ganlab_validate` reports ``reason``.
-    """
-
-    def __init__(self, reason: str):
-        super().__init__()
-        self.reason = reason
-
-    def forward(self, *args, **kwargs):
-        raise PluginError(self.reason)
+def _require_supported(data: DataSpec) -> None:
+    reason = unsupported_reason(data)
+    if reason:
+        raise PluginError(reason)
 
 
 @hookimpl
 def ganlab_generator(data, latent_dim, conditioner, options):
-    reason = unsupported_reason(data)
-    if reason:
-        return UnsupportedData(reason)
+    _require_supported(data)
     return DCGANGenerator(data, latent_dim, options[DCGANOptions], conditioner)
 
 
 @hookimpl
 def ganlab_discriminator(data, conditioner, options):
-    reason = unsupported_reason(data)
-    if reason:
-        return UnsupportedData(reason)
+    _require_supported(data)
     return DCGANDiscriminator(data, options[DCGANOptions], conditioner)
-
-
-@hookimpl
-def ganlab_validate(setup):
-    return unsupported_reason(setup.data)

@@ -18,24 +18,18 @@ import torch
 import torch.nn.functional as F
 
 from ganlab import hookimpl
-from ganlab.plugins.wgan import g_loss  # G's loss is WGAN's: -E[D(G(z))]
-
-__all__ = ["d_loss", "g_loss"]
 
 
-def d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+@hookimpl
+def ganlab_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
     return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
 
 @hookimpl
-def ganlab_d_loss(real_scores, fake_scores):
-    return d_loss(real_scores, fake_scores)
-
-
-@hookimpl
-def ganlab_g_loss(fake_scores):
-    return g_loss(fake_scores)
+def ganlab_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """-E[D(G(z))], WGAN's generator loss: past the margin D's hinge is flat, G's is not."""
+    return -fake_scores.mean()
 
 
 @hookimpl
@@ -45,7 +39,6 @@ def ganlab_claims():
 
     from ganlab.analysis import claims as C
     from ganlab.analysis.densities import total_variation
-    from ganlab.plugins import wgan
 
     return [
         C.OptimalDiscriminator(lambda pd, pg: np.sign(pd - pg), "t* = sign(p_d - p_g) (the margins ±1)",
@@ -53,7 +46,10 @@ def ganlab_claims():
         # min_t p_d·max(0, 1-t) + p_g·max(0, 1+t) = 2·min(p_d, p_g), and ∫min = 1 - TV.
         C.Criterion(lambda p, q: 2 * total_variation(p, q) - 2, "d", "C(G) = 2·TV(p_d, p_g) - 2",
                     "Lim & Ye 2017, Thm 1", minimum_at_equal=True),
-        # G's loss is WGAN's, and near 0 the hinge d_loss is WGAN's plus 2, so WGAN's
-        # saturation and Dirac-GAN claims (f'(0) = 1: eigenvalues ±i) are the hinge's too.
-        *wgan.ganlab_claims(),
+        # G's loss is -l, as in WGAN, and near 0 the hinge d_loss is WGAN's plus 2, so
+        # the hinge shares WGAN's constant G gradient and Dirac-GAN eigenvalues (f'(0) = 1).
+        C.GeneratorGradient(lambda l: -np.ones_like(l), False, "∂/∂l (-l) = -1 (constant: never saturates)",
+                            "Arjovsky et al. 2017, Algorithm 1"),
+        C.DiracEigenvalues((1j, -1j), "±i (f(t) = t, f'(0) = 1)", "Mescheder et al. 2018, section 2.2",
+                           f_prime_0=1.0),
     ]

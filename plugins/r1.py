@@ -16,13 +16,13 @@ targets a zero gradient, not a unit one, and needs no interpolates.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 from ganlab import hookimpl
+from ganlab.checks import require_finite_nonnegative
 from ganlab.regularizers import PenaltyBatch, Regularizer
 
 __all__ = ["R1Options", "R1Penalty", "r1_penalty"]
@@ -33,8 +33,7 @@ class R1Options:
     gamma: float = field(default=10.0, metadata={"help": "γ: the penalty is (γ/2)·E‖∇D(x_real)‖²"})
 
     def __post_init__(self):
-        if not (self.gamma >= 0 and math.isfinite(self.gamma)):
-            raise ValueError(f"gamma must be a finite number >= 0, got {self.gamma}")
+        require_finite_nonnegative("gamma", self.gamma)
 
 
 @hookimpl

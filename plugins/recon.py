@@ -11,7 +11,8 @@ are formed as follows:
 * unconditional runs (and 2-D points): fake i is paired with real i;
 * conditional runs: a fake of class y is paired with a real of class y from
   the same batch: the k-th fake of class y (in batch order) takes the
-  (k mod n_y)-th of the n_y reals of class y. Fakes whose class has no real
+  (k mod n_y)-th of the n_y reals of class y (:func:`ganlab.pairing.pair_by_label`,
+  which wgan-gp uses too). Fakes whose class has no real
   sample in the batch are skipped (they have nothing to be compared with),
   so the mean runs over the paired fakes only; with no pair at all the
   penalty is 0.
@@ -21,12 +22,13 @@ are formed as follows:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 
 from ganlab import hookimpl
+from ganlab.checks import require_finite_nonnegative
+from ganlab.pairing import pair_by_label
 from ganlab.regularizers import PenaltyBatch, Regularizer
 
 
@@ -35,33 +37,12 @@ class ReconOptions:
     weight: float = field(default=0.05, metadata={"help": "weight of the L1 term in G's loss (seed 000: 0.05)"})
 
     def __post_init__(self):
-        if not (self.weight >= 0 and math.isfinite(self.weight)):
-            raise ValueError(f"weight must be a finite number >= 0, got {self.weight}")
+        require_finite_nonnegative("weight", self.weight)
 
 
 @hookimpl
 def ganlab_options():
     return ReconOptions
-
-
-def pair_by_label(fake_labels: torch.Tensor, real_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices ``(fake_idx, real_idx)`` pairing each fake with a real of its class.
-
-    The k-th fake of class y gets the (k mod n_y)-th real of class y, so the
-    reals of a class are used in turn; fakes of a class absent from the reals
-    are left out.
-    """
-    classes = int(torch.maximum(fake_labels.max(), real_labels.max())) + 1
-    counts = torch.bincount(real_labels, minlength=classes)
-    starts = counts.cumsum(0) - counts  # where each class begins among the sorted reals
-    by_class = torch.argsort(real_labels, stable=True)
-    one_hot = torch.nn.functional.one_hot(fake_labels, classes)
-    rank = (one_hot.cumsum(0) - 1).gather(1, fake_labels[:, None]).squeeze(1)  # k: earlier fakes of the class
-    n = counts[fake_labels]
-    keep = n > 0
-    fake_idx = keep.nonzero().squeeze(1)
-    y, k, n = fake_labels[keep], rank[keep], n[keep]
-    return fake_idx, by_class[starts[y] + k % n]
 
 
 def l1_penalty(

@@ -79,10 +79,7 @@ class SpectralNorm(Regularizer):
         self.n_power_iterations = n_power_iterations
 
     def transform(self, module: nn.Module) -> nn.Module:
-        wrapped = apply_spectral_norm(module, self.n_power_iterations)
-        # A module without parameters (e.g. dcgan's stand-in for data it cannot
-        # model, which validation then reports) has nothing to normalise.
-        if not wrapped and any(True for _ in module.parameters()):
+        if not apply_spectral_norm(module, self.n_power_iterations):
             warnings.warn(
                 f"sn found no Linear or Conv layer in {self.player} ({type(module).__name__}); "
                 "spectral normalization has no effect there",

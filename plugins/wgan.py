@@ -50,12 +50,14 @@ def ganlab_options():
     return WGANOptions
 
 
-def d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+@hookimpl
+def ganlab_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
     """Critic loss E[D(G(z))] - E[D(x)]: minus the critic's estimate of W."""
     return fake_scores.mean() - real_scores.mean()
 
 
-def g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+@hookimpl
+def ganlab_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """Generator loss -E[D(G(z))]: E[D(x)] does not depend on G, so it is dropped."""
     return -fake_scores.mean()
 
@@ -73,16 +75,6 @@ class WeightClipping(Regularizer):
     def after_step(self, module: nn.Module) -> None:
         for p in module.parameters():
             p.clamp_(-self.clip, self.clip)
-
-
-@hookimpl
-def ganlab_d_loss(real_scores, fake_scores):
-    return d_loss(real_scores, fake_scores)
-
-
-@hookimpl
-def ganlab_g_loss(fake_scores):
-    return g_loss(fake_scores)
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """WGAN with gradient penalty (Gulrajani, Ahmed, Arjovsky, Dumoulin & Courville 2017).
 
-The losses are WGAN's (see :mod:`ganlab.plugins.wgan`); the critic is kept
+The losses are WGAN's (the ``wgan`` plugin's formulas); the critic is kept
 Lipschitz by a soft constraint instead of weight clipping. A differentiable
 function is 1-Lipschitz iff its gradient has norm at most 1 everywhere, and
 the optimal critic has norm exactly 1 on lines between coupled real and fake
@@ -17,7 +17,7 @@ between a real and a fake *of one class y* and be scored with y: a line from
 a real 3 to a fake 7 scored as either label leaves the (x, y) pairs that the
 critic is ever asked about. Generated labels are drawn independently of the
 real batch, so each fake is paired with a real of its own class by
-:func:`ganlab.plugins.recon.pair_by_label` (the k-th fake of class y takes
+:func:`ganlab.pairing.pair_by_label`, the rule ``recon`` uses too (the k-th fake of class y takes
 the (k mod n_y)-th real of class y); fakes whose class has no real in the
 batch are left out, and with no pair at all the penalty is 0. Pairing the
 existing fakes, rather than generating new ones for the real labels, costs
@@ -33,7 +33,6 @@ n_critic = 5, and no weight clipping.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,12 +40,11 @@ import torch
 from torch import nn
 
 from ganlab import hookimpl
-from ganlab.plugins.recon import pair_by_label
-from ganlab.plugins.wgan import d_loss, g_loss
+from ganlab.checks import require_finite_nonnegative
+from ganlab.pairing import pair_by_label
 from ganlab.regularizers import PenaltyBatch, Regularizer
 
-__all__ = ["WGANGPOptions", "GradientPenalty", "gradient_penalty", "interpolate", "same_label_pairs",
-           "d_loss", "g_loss"]
+__all__ = ["WGANGPOptions", "GradientPenalty", "gradient_penalty", "interpolate", "same_label_pairs"]
 
 
 @dataclass
@@ -57,8 +55,7 @@ class WGANGPOptions:
     )
 
     def __post_init__(self):
-        if not (self.weight >= 0 and math.isfinite(self.weight)):
-            raise ValueError(f"weight (λ) must be a finite number >= 0, got {self.weight}")
+        require_finite_nonnegative("weight (λ)", self.weight)
 
 
 @hookimpl
@@ -141,13 +138,15 @@ class GradientPenalty(Regularizer):
 
 
 @hookimpl
-def ganlab_d_loss(real_scores, fake_scores):
-    return d_loss(real_scores, fake_scores)
+def ganlab_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN's critic loss E[D(G(z))] - E[D(x)]; the penalty is added as a regularizer."""
+    return fake_scores.mean() - real_scores.mean()
 
 
 @hookimpl
-def ganlab_g_loss(fake_scores):
-    return g_loss(fake_scores)
+def ganlab_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN's generator loss -E[D(G(z))]."""
+    return -fake_scores.mean()
 
 
 @hookimpl
@@ -188,8 +187,15 @@ def ganlab_validate(setup):
 @hookimpl
 def ganlab_claims(options):
     # WGAN's losses come with WGAN's claims; `ganlab verify` checks the penalty's too.
+    import numpy as np
+
     from ganlab.analysis import claims as C
-    from ganlab.plugins import wgan
 
     opts = options[WGANGPOptions]
-    return wgan.ganlab_claims() + [C.GradientPenalty(weight=opts.weight, one_sided=opts.one_sided)]
+    return [
+        C.GeneratorGradient(lambda l: -np.ones_like(l), False, "∂/∂l (-l) = -1 (constant: never saturates)",
+                            "Arjovsky et al. 2017, Algorithm 1"),
+        C.DiracEigenvalues((1j, -1j), "±i (f(t) = t, f'(0) = 1)",
+                           "Mescheder et al. 2018, section 2.2", f_prime_0=1.0),
+        C.GradientPenalty(weight=opts.weight, one_sided=opts.one_sided),
+    ]

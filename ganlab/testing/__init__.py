@@ -19,6 +19,12 @@ selects it and runs every check that applies to the hooks it implements:
   pure (no hidden randomness or state, inputs left untouched);
 * regularizers (``regularizer.*``): a name, a player, and a finite scalar
   penalty that carries a gradient;
+* architectures (``generator.*``, ``discriminator.*``, ``conditional.*``):
+  shapes on images and 2-D points, images in [-1, 1] and points unsquashed,
+  raw per-sample scores, batch size 1 in eval mode, and with a conditioner
+  each sample's output follows its own label;
+* conditioners (``conditioner.*``), optimizers (``optimizer.*``) and
+  datasets (``datasets.*``): what each hook must return;
 * ``train.*``: in a tiny end-to-end run, a D update moves only D's
   parameters and a G update only G's, and two runs with one seed agree.
 
@@ -28,7 +34,8 @@ reported as skipped.
 The modules: :mod:`~ganlab.testing.conformance` (the two entry points),
 :mod:`~ganlab.testing.results` (what a check reports),
 :mod:`~ganlab.testing.registration`, :mod:`~ganlab.testing.losses`,
-:mod:`~ganlab.testing.regularizers` and :mod:`~ganlab.testing.training`
+:mod:`~ganlab.testing.regularizers`, :mod:`~ganlab.testing.models`,
+:mod:`~ganlab.testing.infrastructure` and :mod:`~ganlab.testing.training`
 (the checks themselves).
 """
 

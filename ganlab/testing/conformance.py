@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ganlab.testing.infrastructure import check_datasets, check_optimizer
 from ganlab.testing.losses import check_d_loss, check_g_loss
+from ganlab.testing.models import check_models
 from ganlab.testing.registration import default_name, register
 from ganlab.testing.regularizers import check_regularizers
 from ganlab.testing.results import CheckResult, Results
@@ -60,6 +62,28 @@ def check_plugin(
         check_g_loss(selection, options_obj, results)
     else:
         results.skip("g_loss", "the plugin does not implement ganlab_g_loss")
+
+    if "ganlab_optimizer" in hooks:
+        check_optimizer(selection, options_obj, results)
+    else:
+        results.skip("optimizer", "the plugin does not implement ganlab_optimizer")
+    if "ganlab_datasets" in hooks:
+        check_datasets(selection, options_obj, name, results)
+    else:
+        results.skip("datasets", "the plugin does not implement ganlab_datasets")
+    if hooks & {"ganlab_generator", "ganlab_discriminator", "ganlab_conditioner"}:
+        # Models are built with the plugins it needs (an architecture for a conditioner, say).
+        models = {}
+
+        def select_models() -> None:
+            sel = pm.select([name, *with_plugins])
+            given = {k: dict(v) for k, v in (options or {}).items() if k in sel.active}
+            models["selection"], models["options"] = sel, sel.build_options(given)
+
+        if results.run("models.select", select_models):
+            check_models(models["selection"], models["options"], hooks, results)
+    else:
+        results.skip("models", "the plugin implements no model hook")
 
     context = TrainContext(pm, name, list(with_plugins), data, options or {}, train or {}, hooks)
     if "ganlab_regularizer" in hooks:

@@ -10,7 +10,7 @@ from torch import nn
 from ganlab.cli import main
 from ganlab.conditioning import Conditioner, ProjectionHead
 from ganlab.datasets import DataSpec
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, PluginError
 from ganlab.options import Options, defaults_for
 from ganlab.plugins import cgan
 
@@ -26,9 +26,10 @@ def test_conditioner_follows_data_and_options():
     assert cond == Conditioner(7, g_embed_dim=8, d_embed_dim=4, d_mode="projection")
 
 
-def test_no_conditioner_without_labels():
+def test_conditioner_refuses_unlabelled_data():
     ring = DataSpec("ring", (2,), None, "points")
-    assert cgan.ganlab_conditioner(data=ring, options=defaults_for(cgan.CGANOptions)) is None
+    with pytest.raises(PluginError, match=r"cgan needs class labels.*'ring'.*--data mnist"):
+        cgan.ganlab_conditioner(data=ring, options=defaults_for(cgan.CGANOptions))
 
 
 def _rows(trainer):
@@ -89,10 +90,26 @@ def test_rejects_unlabelled_data(run_tiny, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-def test_every_problem_is_listed(run_tiny):
+@pytest.mark.parametrize("plugins", [["cgan", "dcgan"], ["dcgan", "cgan"]])
+def test_every_problem_is_listed(run_tiny, tmp_path, plugins):
+    # Both build hooks raise (cgan's conditioner, dcgan's G and D); the host shows every message at once.
     with pytest.raises(ConfigError) as info:
-        run_tiny(["dcgan", "cgan"], data="ring", options=TINY_DCGAN)
+        run_tiny(plugins, data="ring", options=TINY_DCGAN, out=tmp_path / "never")
     assert "cgan needs class labels" in str(info.value) and "dcgan needs images" in str(info.value)
+    assert not (tmp_path / "never").exists()
+
+
+def test_build_setup_reports_a_raising_conditioner_with_the_validators(pm):
+    from ganlab.config import RunRequest
+    from ganlab.runsetup import build_setup
+
+    request = RunRequest(["cgan", "wgan-gp", "dcgan"], {"data": "ring", "device": "cpu"}, TINY_DCGAN)
+    with pytest.raises(ConfigError) as info:
+        build_setup(pm, request)
+    msg = str(info.value)
+    assert "cgan needs class labels" in msg and "dcgan needs images" in msg
+    # No D was built, so wgan-gp's batch-norm check has nothing to object to.
+    assert "batch norm" not in msg
 
 
 def test_bad_embedding_size_is_rejected(run_tiny):
@@ -106,3 +123,34 @@ def test_cli_error_exits_2_without_traceback(tmp_path, capsys):
     assert code == 2
     assert "cgan needs class labels" in err and "Traceback" not in err
     assert not (tmp_path / "r").exists()
+
+
+def _scores_per_sample(D, x, labels):
+    return torch.stack([D(x[i:i + 1], labels[i:i + 1]).reshape(()) for i in range(len(x))])
+
+
+@pytest.mark.parametrize("mode", ["concat", "projection"])
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_d_scores_each_sample_with_its_own_label(run_tiny, arch, mode):
+    plugins = ["cgan"] if arch == "mlp" else ["dcgan", "cgan"]
+    D = run_tiny(plugins, options={"cgan": {"discriminator": mode}, **TINY_DCGAN}, fit=False).D.eval()
+    torch.manual_seed(0)
+    x = torch.rand(10, 1, 28, 28) * 2 - 1
+    y = torch.arange(10)
+    with torch.no_grad():
+        batch = D(x, y).reshape(10)
+        # A D that ignores labels gives the same scores under other labels...
+        assert not torch.isclose(batch, D(x, (y + 1) % 10).reshape(10)).any()
+        # ...and one that shuffles or mixes labels across the batch scores differently than sample by sample.
+        torch.testing.assert_close(batch, _scores_per_sample(D, x, y))
+
+
+def test_the_label_checks_catch_a_shuffling_d():
+    torch.manual_seed(0)
+    from ganlab.plugins.mlp import MLPDiscriminator, MLPOptions
+
+    D = MLPDiscriminator((1, 28, 28), MLPOptions(d_hidden=(16,)), Conditioner(10)).eval()
+    x, y = torch.rand(10, 1, 28, 28), torch.arange(10)
+    with torch.no_grad():
+        shuffled = D(x, y.roll(1)).reshape(10)  # what a D scoring sample i with y[i-1] returns
+        assert not torch.allclose(shuffled, _scores_per_sample(D, x, y))

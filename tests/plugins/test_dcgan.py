@@ -173,11 +173,17 @@ def test_rejects_unsupported_size(run_tiny, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-def test_placeholder_refuses_to_run():
-    G = dcgan.ganlab_generator(data=DataSpec("ring", (2,), None, "points"), latent_dim=4,
-                               conditioner=None, options=defaults_for(dcgan.DCGANOptions))
-    with pytest.raises(PluginError, match="dcgan needs images"):
-        G(torch.zeros(1, 4))
+@pytest.mark.parametrize("spec, message", [
+    (DataSpec("ring", (2,), None, "points"), "dcgan needs images"),
+    (DataSpec("big", (3, 48, 48), None), "48x48"),
+])
+def test_build_hooks_raise_for_data_they_cannot_model(spec, message):
+    # The host collects these messages with ganlab_validate's, so no stand-in module is needed.
+    options = defaults_for(dcgan.DCGANOptions)
+    with pytest.raises(PluginError, match=message):
+        dcgan.ganlab_generator(data=spec, latent_dim=4, conditioner=None, options=options)
+    with pytest.raises(PluginError, match=message):
+        dcgan.ganlab_discriminator(data=spec, conditioner=None, options=options)
 
 
 def test_cli_error_exits_2_without_traceback(tmp_path, capsys):

@@ -29,13 +29,13 @@ def test_g_loss_matches_closed_form(pm):
 
 def test_d_loss_is_zero_beyond_the_margin():
     real, fake = torch.tensor([1.0, 4.0]), torch.tensor([-1.0, -2.5])
-    assert hinge.d_loss(real, fake).item() == 0.0
+    assert hinge.ganlab_d_loss(real, fake).item() == 0.0
 
 
 def test_gradient_vanishes_only_for_samples_beyond_the_margin():
     real = torch.tensor([2.0, 0.0, -1.0, 0.5], requires_grad=True)
     fake = torch.tensor([-2.0, 0.25], requires_grad=True)
-    hinge.d_loss(real, fake).backward()
+    hinge.ganlab_d_loss(real, fake).backward()
     # d/dr_i relu(1 - r_i)/n = -1/n where r_i < 1, else 0 (n = 4); d/df_j relu(1 + f_j)/m = 1/m where f_j > -1 (m = 2).
     assert torch.equal(real.grad, torch.tensor([0.0, -0.25, -0.25, -0.25]))
     assert torch.equal(fake.grad, torch.tensor([0.0, 0.5]))
@@ -44,4 +44,4 @@ def test_gradient_vanishes_only_for_samples_beyond_the_margin():
 def test_d_loss_with_unequal_batch_sizes():
     real, fake = torch.tensor([0.0]), torch.tensor([0.0, 1.0, -3.0])
     # real: relu(1) = 1; fake: (1 + 2 + 0) / 3 = 1 (3/3 is exact) -> 2.
-    assert hinge.d_loss(real, fake).item() == 2.0
+    assert hinge.ganlab_d_loss(real, fake).item() == 2.0

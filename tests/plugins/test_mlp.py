@@ -49,3 +49,23 @@ def test_first_layer_switches_only_touch_the_first_layer():
     d = MLPDiscriminator((2,), opts)
     kinds = [type(m).__name__ for m in d.features]
     assert kinds == ["Linear", "GELU", "Linear", "GELU", "Dropout"]
+
+
+@pytest.mark.parametrize("data, bound", [("ring", 1.0), ("grid", 4.0)])
+def test_point_generators_are_not_squashed(run_tiny, data, bound):
+    # The grid's outer modes sit at ±4: a tanh output could never reach them.
+    G = run_tiny([], data=data, options={"data": {"toy_samples": "256"}}, fit=False).G
+    assert not any(isinstance(m, torch.nn.Tanh) for m in G.modules())
+    with torch.no_grad():
+        last = [m for m in G.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias.fill_(bound + 10.0)  # the output layer alone can move samples past the data's extent
+        assert G.eval()(torch.randn(4, G.net[0].in_features)).min() > bound
+
+
+def test_image_generators_end_in_tanh(run_tiny):
+    G = run_tiny([], fit=False).G
+    assert isinstance(list(G.net)[-1], torch.nn.Tanh)
+    with torch.no_grad():
+        for p in G.parameters():
+            p.mul_(50)  # drive the pre-activations far out: images still stay in [-1, 1]
+        assert G.eval()(torch.randn(8, G.net[0].in_features)).abs().max() <= 1

@@ -120,7 +120,9 @@ def test_seed_003_wgan(run_tiny, data, data_options):
 @IMAGES_AND_POINTS
 def test_seed_003_wgan_gp(run_tiny, data, data_options):
     logged = assert_trained(run_tiny(["wgan-gp"], data=data, options=data_options), 3)
-    assert all(r["penalty/gradient_penalty"] >= 0 for r in logged)
+    # A squared norm is never negative, so ">= 0" could not fail; an untrained critic's
+    # gradient norms are not all 1, so a penalty that was really applied is positive.
+    assert all(r["penalty/gradient_penalty"] > 0 for r in logged)
 
 
 @IMAGES_AND_POINTS
@@ -137,9 +139,11 @@ def test_seed_004_gan(run_tiny, data, data_options):
     assert_trained(trainer, 3)
     out = math.prod(trainer.setup.data.shape)  # 784 pixels, or 2 coordinates
     lrelu, drop = "LeakyReLU(0.2)", "Dropout(0.3)"
-    # The seed's G: no batch norm; its D: dropout 0.3 after every hidden layer.
-    assert [l for l in layers(trainer.G) if l != "Tanh"] == [
+    # The seed's G: no batch norm, tanh only for images (the grid spans ±4, beyond tanh's
+    # reach); its D: dropout 0.3 after every hidden layer.
+    assert layers(trainer.G) == [
         "Linear(100, 256)", lrelu, "Linear(256, 512)", lrelu, "Linear(512, 1024)", lrelu, f"Linear(1024, {out})",
+        *(["Tanh"] if data == "mnist-embedded" else []),
     ]
     assert layers(trainer.D) == [
         f"Linear({out}, 1024)", lrelu, drop, "Linear(1024, 512)", lrelu, drop, "Linear(512, 256)", lrelu, drop,

@@ -141,6 +141,48 @@ def test_trains_with_mlp(run_tiny, data, tmp_path):
 def test_warns_when_nothing_to_wrap():
     with pytest.warns(UserWarning, match="no Linear or Conv"):
         sn.SpectralNorm("D").transform(nn.Sequential(nn.Bilinear(2, 2, 1)))  # a layer SN does not cover
+    # A parameter-free D is not exempt: sn has no effect on it either, so the user hears of it.
+    with pytest.warns(UserWarning, match=r"no Linear or Conv layer in G \(Sequential\)"):
+        sn.SpectralNorm("G").transform(nn.Sequential(nn.ReLU()))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing to normalise, nothing to warn about
-        sn.SpectralNorm("D").transform(nn.Sequential(nn.ReLU()))
+        warnings.simplefilter("error")
+        sn.SpectralNorm("D").transform(nn.Sequential(nn.Linear(2, 1)))  # something wrapped: no warning
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_n_power_iterations_reaches_every_parametrization(run_tiny, n):
+    setup = run_tiny(["sn"], options={"sn": {"n_power_iterations": str(n), "generator": "true"}}, fit=False).setup
+    for module in (setup.discriminator, setup.generator):
+        parametrizations = [m.parametrizations.weight[0] for m in module.modules()
+                            if isinstance(m, LAYERS) and parametrize.is_parametrized(m, "weight")]
+        assert parametrizations and all(p.n_power_iterations == n for p in parametrizations)
+
+
+def test_n_power_iterations_sets_the_steps_per_forward():
+    # From one fixed u, k training forwards of SN(k=1) must equal one forward of SN(k).
+    torch.manual_seed(0)
+    base = nn.Linear(8, 6)
+    set_spectrum(base, 3.0)
+    with torch.no_grad():
+        base.weight.add_(0.5 * torch.randn_like(base.weight))  # a close sigma2 keeps iteration visible
+    one, three = nn.Linear(8, 6), nn.Linear(8, 6)
+    for layer in (one, three):
+        layer.load_state_dict(base.state_dict())
+    sn.SpectralNorm("D", n_power_iterations=1).transform(one)
+    sn.SpectralNorm("D", n_power_iterations=3).transform(three)
+    for layer in (one, three):  # restart both from one u, far from converged
+        layer.parametrizations.weight[0]._u.copy_(torch.nn.functional.normalize(torch.ones(6), dim=0))
+        layer.parametrizations.weight[0]._v.copy_(torch.nn.functional.normalize(torch.ones(8), dim=0))
+    x = torch.randn(2, 8)
+    for _ in range(3):
+        one(x)
+    three(x)
+    u1, u3 = one.parametrizations.weight[0]._u, three.parametrizations.weight[0]._u
+    torch.testing.assert_close(u3, u1)
+    one_step = nn.Linear(8, 6)
+    one_step.load_state_dict(base.state_dict())
+    sn.SpectralNorm("D", n_power_iterations=1).transform(one_step)
+    one_step.parametrizations.weight[0]._u.copy_(torch.nn.functional.normalize(torch.ones(6), dim=0))
+    one_step.parametrizations.weight[0]._v.copy_(torch.nn.functional.normalize(torch.ones(8), dim=0))
+    one_step(x)
+    assert not torch.allclose(one_step.parametrizations.weight[0]._u, u3, atol=1e-4)  # 1 step != 3 steps

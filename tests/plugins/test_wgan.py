@@ -40,7 +40,7 @@ def test_gradients_are_constant_per_sample(pm):
     # d/dr_i of -mean(r) is -1/n and d/df_j of mean(f) is +1/m, whatever the scores are.
     real = torch.tensor([10.0, -3.0, 0.0, 7.0], requires_grad=True)
     fake = torch.tensor([5.0, -1.0], requires_grad=True)
-    wgan.d_loss(real, fake).backward()
+    wgan.ganlab_d_loss(real, fake).backward()
     assert torch.equal(real.grad, torch.full((4,), -0.25))
     assert torch.equal(fake.grad, torch.full((2,), 0.5))
 

@@ -161,9 +161,11 @@ def test_conditional_penalty_is_zero_without_a_shared_label():
 
 
 def test_same_label_pairs_reuse_recons_rule():
+    import ganlab.pairing
     from ganlab.plugins import recon
 
-    assert wgan_gp.pair_by_label is recon.pair_by_label  # one pairing rule, imported not copied
+    # One pairing rule, from the host, so the two plugins' pairs agree.
+    assert wgan_gp.pair_by_label is ganlab.pairing.pair_by_label is recon.pair_by_label
     real, fake = torch.arange(4.0)[:, None], 10 + torch.arange(3.0)[:, None]
     r, f, y = wgan_gp.same_label_pairs(real, fake, torch.tensor([1, 0, 0, 1]), torch.tensor([0, 0, 0]))
     # Reals of class 0 are rows 1 and 2, used in turn: fakes 0, 1, 2 take reals 1, 2, 1.
@@ -192,7 +194,12 @@ def test_losses_are_wgans(pm):
     # Closed forms as in test_wgan: -0.75 - 2 = -2.75 and 0.75 (exact binary fractions).
     assert sel.hook.ganlab_d_loss(real_scores=real, fake_scores=fake, options=opts).item() == -2.75
     assert sel.hook.ganlab_g_loss(fake_scores=fake, real_scores=None, options=opts).item() == 0.75
-    assert wgan_gp.d_loss is wgan.d_loss and wgan_gp.g_loss is wgan.g_loss  # reused, not copied
+    # Written again rather than imported (plugins never import each other): they must agree with wgan's.
+    for seed in range(3):
+        gen = torch.Generator().manual_seed(seed)
+        real, fake = torch.randn(5, generator=gen), torch.randn(7, generator=gen)
+        assert torch.equal(wgan_gp.ganlab_d_loss(real, fake), wgan.ganlab_d_loss(real, fake))
+        assert torch.equal(wgan_gp.ganlab_g_loss(fake), wgan.ganlab_g_loss(fake))
 
 
 def test_defaults_resolve_to_papers_settings_without_clipping(run_tiny):

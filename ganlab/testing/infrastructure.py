@@ -1,0 +1,114 @@
+"""Checks of ``ganlab_optimizer`` and ``ganlab_datasets``."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from ganlab.errors import DataError
+from ganlab.testing.results import Results, describe, require
+
+
+def _train_settings(selection, options):
+    """The trainer settings a run of this selection resolves to (its plugins' suggestions included)."""
+    from ganlab.config import resolve_train
+    from ganlab.runsetup import call_each
+
+    suggestions = [(p, dict(v)) for p, v in call_each(selection, "ganlab_train_defaults", options=options) if v]
+    return resolve_train({}, suggestions)
+
+
+def check_optimizer(selection, options, results: Results) -> None:
+    def builds():
+        train = _train_settings(selection, options)
+        for player in ("G", "D"):
+            torch.manual_seed(0)
+            params = [nn.Parameter(torch.randn(3)), nn.Parameter(torch.randn(2, 2))]
+            opt = selection.hook.ganlab_optimizer(player=player, params=list(params), train=train)
+            require(isinstance(opt, torch.optim.Optimizer),
+                    f"ganlab_optimizer returned {describe(opt)} for {player}; return a torch.optim.Optimizer")
+            held = [p for group in opt.param_groups for p in group["params"]]
+            require(len(held) == len(params) and {id(p) for p in held} == {id(p) for p in params},
+                    f"the optimizer of {player} holds {len(held)} tensor(s), not exactly the {len(params)} "
+                    "parameters it was given; a player's optimizer must update that player only")
+            before = [p.detach().clone() for p in params]
+            for p in params:
+                p.grad = torch.ones_like(p)
+            opt.step()
+            require(all(not torch.equal(b, p.detach()) for b, p in zip(before, params)),
+                    f"a step of {player}'s optimizer with non-zero gradients left a parameter unchanged")
+        return f"{type(opt).__name__} (lr {train.lr})"
+
+    results.run("optimizer.params", builds)
+
+
+def check_datasets(selection, options, name: str, results: Results) -> None:
+    from ganlab.datasets import DataRequest, LoadedData
+    from ganlab.runsetup import call_each
+
+    offered: dict = {}
+
+    def declared():
+        for plugin, answer in call_each(selection, "ganlab_datasets", options=options):
+            if plugin != name or answer is None:
+                continue
+            require(isinstance(answer, Mapping),
+                    f"ganlab_datasets returned {describe(answer)}; return a mapping of names to factories")
+            for key, factory in answer.items():
+                require(isinstance(key, str) and key and callable(factory),
+                        f"dataset {key!r} is offered as {describe(factory)}; offer a callable factory by name")
+                offered[key] = factory
+        return ", ".join(offered) or "offers no dataset"
+
+    def loads():
+        # Offline and in an empty folder: nothing is downloaded or read from the user's cache;
+        # a dataset that needs either must say so with a DataError.
+        notes = []
+        saved = os.environ.get("GANLAB_OFFLINE")
+        os.environ["GANLAB_OFFLINE"] = "1"
+        try:
+            with tempfile.TemporaryDirectory() as root:
+                for key, factory in offered.items():
+                    request = DataRequest(name=key, root=Path(root), image_size=None, seed=0, options=options)
+                    try:
+                        loaded = factory(request)
+                    except DataError:
+                        notes.append(f"{key}: not available offline")
+                        continue
+                    _check_loaded(key, loaded, LoadedData)
+                    notes.append(f"{key}: {len(loaded.data)} x {tuple(loaded.spec.shape)}")
+        finally:
+            if saved is None:
+                os.environ.pop("GANLAB_OFFLINE", None)
+            else:
+                os.environ["GANLAB_OFFLINE"] = saved
+        return "; ".join(notes)
+
+    if results.run("datasets.declared", declared):
+        results.run("datasets.load", loads)
+
+
+def _check_loaded(key: str, loaded, loaded_type) -> None:
+    require(isinstance(loaded, loaded_type),
+            f"dataset {key!r} returned {describe(loaded)}; return ganlab.datasets.LoadedData")
+    data, labels, spec = loaded.data, loaded.labels, loaded.spec
+    require(len(data) > 0, f"dataset {key!r} is empty")
+    require(tuple(data.shape[1:]) == tuple(spec.shape),
+            f"dataset {key!r} holds samples of shape {tuple(data.shape[1:])} but its spec says {spec.shape}")
+    if spec.is_image:
+        require(len(spec.shape) == 3 and data.dtype == torch.uint8,
+                f"dataset {key!r}: images are uint8 (N, C, H, W), got {data.dtype} {tuple(data.shape)}")
+    else:
+        require(data.is_floating_point() and bool(torch.isfinite(data).all()),
+                f"dataset {key!r}: points must be finite floats, got {data.dtype}")
+    if labels is not None:
+        require(labels.dtype == torch.int64 and labels.shape == (len(data),),
+                f"dataset {key!r}: labels must be int64 of shape ({len(data)},), got {labels.dtype} "
+                f"{tuple(labels.shape)}")
+        require(spec.num_classes is not None and 0 <= int(labels.min()) and int(labels.max()) < spec.num_classes,
+                f"dataset {key!r}: labels must lie in [0, num_classes={spec.num_classes})")
