@@ -2,9 +2,9 @@
 
 Trains each variant on ``ring`` and ``grid`` through ganlab's public API
 (``prepare_run`` then ``Trainer.fit``), scores the trained generator with the
-PacGAN protocol (:mod:`ganlab.evaluation`) and prints modes captured, % high
-quality and KL (mean ± std over seeds) with wall times. It prints figures and
-asserts nothing.
+PacGAN protocol (``ganlab.plugins.data.evaluate_generator``) and prints modes
+captured, % high quality and KL (mean ± std over seeds) with wall times. It
+prints figures and asserts nothing.
 
     python benchmarks/variants.py                      # every variant, 3 seeds
     python benchmarks/variants.py --variants gan,hinge --datasets ring --steps 5000
@@ -42,8 +42,8 @@ import torch
 
 from ganlab.config import RunRequest
 from ganlab.errors import GanlabError
-from ganlab.evaluation import EVAL_SAMPLES, evaluate_generator
 from ganlab.manager import GanlabPluginManager, make_plugin_manager
+from ganlab.plugins.data import EVAL_SAMPLES, evaluate_generator
 from ganlab.run import prepare_run
 from ganlab.runsetup import call_each
 

@@ -3,13 +3,15 @@
 GAN datasets here are small (MNIST is 47 MB as uint8 at 60k images), so the
 whole set lives on the training device and a batch is one index operation;
 a per-item ``DataLoader`` would cost more than the MLP step itself.
+
+The host knows no dataset by name: plugins offer them through
+``ganlab_datasets`` (the built-ins are the ``data`` plugin's). What lives here
+is what every dataset shares: the types a factory returns, helpers for
+loading images, image folders (``--data PATH``) and batching.
 """
 
 from __future__ import annotations
 
-import functools
-import gzip
-import hashlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -22,13 +24,6 @@ import torch
 import torch.nn.functional as F
 
 from ganlab.errors import DataError
-
-EMBEDDED_DIR = Path(__file__).parent / "embedded"
-EMBEDDED_MNIST = {
-    "images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-    "labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
-}
-EMBEDDED_NAMES = ("mnist-embedded", "ring", "grid")
 
 
 def default_data_root() -> Path:
@@ -122,38 +117,6 @@ def resize_images(images: torch.Tensor, size: int | None) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-@functools.lru_cache(maxsize=4)
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as fh:
-        raw = fh.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def load_embedded_mnist(request: DataRequest) -> LoadedData:
-    paths = {k: EMBEDDED_DIR / "mnist" / fname for k, (fname, _) in EMBEDDED_MNIST.items()}
-    for key, (fname, md5) in EMBEDDED_MNIST.items():
-        if not paths[key].is_file() or _md5(paths[key]) != md5:
-            raise DataError(
-                f"the embedded MNIST file {fname} is missing or damaged; reinstall ganlab"
-            )
-    images = torch.from_numpy(_read_idx(paths["images"]).copy()).unsqueeze(1)  # copy: cached array is read-only
-    labels = torch.from_numpy(_read_idx(paths["labels"]).astype(np.int64))
-    images = resize_images(images, request.image_size)
-    return LoadedData(
-        images,
-        labels,
-        image_spec("mnist", images, labels),
-        source="embedded MNIST test split (10,000 images, shipped with ganlab)",
-        identity={"name": "mnist-embedded", "split": "test", "n": len(images), "md5": EMBEDDED_MNIST["images"][1]},
-    )
-
-
 def network_reachable(url: str, timeout: float = 3.0) -> bool:
     """Cheap check before a download, so an offline machine fails in seconds."""
     if os.environ.get("GANLAB_OFFLINE"):
@@ -167,65 +130,6 @@ def network_reachable(url: str, timeout: float = 3.0) -> bool:
         return False
 
 
-_TORCHVISION = {
-    "mnist": ("MNIST", "the full MNIST training split (60,000 images)"),
-    "fashion-mnist": ("FashionMNIST", "the Fashion-MNIST training split (60,000 images)"),
-    "cifar10": ("CIFAR10", "the CIFAR-10 training split (50,000 images)"),
-}
-
-
-class _Offline(Exception):
-    pass
-
-
-def _torchvision_dataset(name: str, request: DataRequest):
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, _TORCHVISION[name][0])
-    root = Path(request.root).expanduser()
-    try:
-        return cls(str(root), train=True, download=False)
-    except RuntimeError:
-        pass  # not present yet
-    mirror = getattr(cls, "mirrors", [getattr(cls, "url", "https://ossci-datasets.s3.amazonaws.com/")])[0]
-    if not network_reachable(mirror):
-        raise _Offline("there is no network to download it")
-    try:
-        return cls(str(root), train=True, download=True)
-    except Exception as exc:  # network errors come in many types
-        raise _Offline(f"downloading it failed ({type(exc).__name__}: {exc})") from None
-
-
-def _offline_error(name: str, request: DataRequest, why: str) -> DataError:
-    return DataError(
-        f"{name} is not in --data-root {request.root} and {why}. "
-        f"Put torchvision's {_TORCHVISION[name][0]} files under --data-root, or use an embedded "
-        f"dataset: {', '.join(EMBEDDED_NAMES)} (--data mnist falls back to mnist-embedded)."
-    )
-
-
-def load_torchvision(name: str, request: DataRequest) -> LoadedData:
-    try:
-        ds = _torchvision_dataset(name, request)
-    except _Offline as why:
-        if name == "mnist":
-            loaded = load_embedded_mnist(request)
-            loaded.source += f"; the full 60k MNIST is not in --data-root {request.root} and {why}"
-            return loaded
-        raise _offline_error(name, request, str(why)) from None
-    images = torch.as_tensor(np.asarray(ds.data))
-    images = images.permute(0, 3, 1, 2) if images.ndim == 4 else images.unsqueeze(1)
-    labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
-    images = resize_images(images.contiguous(), request.image_size)
-    return LoadedData(
-        images,
-        labels,
-        image_spec(name, images, labels),
-        source=f"torchvision {_TORCHVISION[name][1]} in {request.root}",
-        identity={"name": name, "split": "train", "n": len(images), "root": str(request.root)},
-    )
-
-
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"}
 
 
@@ -233,7 +137,10 @@ def load_image_folder(path: Path, request: DataRequest) -> LoadedData:
     """Every image under ``path``; sub-folders become class labels when there are several."""
     from PIL import Image, UnidentifiedImageError
 
-    files = sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        files = sorted(p for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:  # an unreadable sub-folder
+        raise DataError(f"cannot list the images under {path}: {exc}") from None
     if not files:
         raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {path}")
     size = request.image_size or 64
@@ -251,7 +158,7 @@ def load_image_folder(path: Path, request: DataRequest) -> LoadedData:
                 left, top = (im.width - side) // 2, (im.height - side) // 2
                 im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
                 arrays.append(np.asarray(im, dtype=np.uint8).reshape(size, size, -1))
-        except (OSError, UnidentifiedImageError) as exc:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             raise DataError(f"cannot read image {p}: {exc}") from None
         if use_labels:
             labels.append(classes.index(p.relative_to(path).parts[0]))

@@ -7,6 +7,7 @@ estimate satisfies 2 N KL(p_hat || uniform) ~ chi2(k - 1) (the G-test).
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -15,10 +16,18 @@ from scipy.stats import chi2
 from torch import nn
 
 from ganlab.errors import GanlabError
-from ganlab.evaluation import EvaluationError, ModeReport, evaluate_generator, evaluate_points, mixture
 from ganlab.options import Options
-from ganlab.plugins.data import DataOptions
-from ganlab.toy2d import grid_centers, ring_centers, sample_mixture
+from ganlab.plugins.data import (
+    DataOptions,
+    EvaluationError,
+    ModeReport,
+    evaluate_generator,
+    evaluate_points,
+    grid_centers,
+    mixture,
+    ring_centers,
+    sample_mixture,
+)
 
 RING_STD, GRID_STD = 0.01, 0.05
 MIXTURES = {"ring": (ring_centers(), RING_STD), "grid": (grid_centers(), GRID_STD)}
@@ -166,12 +175,6 @@ def test_grid_centres_are_the_25_points_of_the_pacgan_grid():
     assert got == {(float(x), float(y)) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)}
 
 
-def test_ring_training_data_covers_eight_modes(run_tiny):
-    trainer = run_tiny(data="ring", fit=False)
-    report = evaluate_points(trainer.setup.loaded.data[:2500], *mixture("ring"))
-    assert report.n_modes == report.modes_captured == 8
-
-
 # --- evaluate_points: bad input ---------------------------------------------------
 
 
@@ -305,14 +308,106 @@ def test_uniform_noise_over_the_grid_is_high_quality_in_proportion_to_area():
     assert abs(report.high_quality_fraction - p) < 5 * math.sqrt(p * (1 - p) / n)
 
 
-def test_two_d_runs_log_mode_coverage_with_their_samples(run_tiny):
-    import json
+# --- what the ring and grid datasets offer a run -----------------------------------
 
-    trainer = run_tiny(["gan"], data="ring", train={"steps": 4, "sample_every": 2})
-    rows = [json.loads(l) for l in (trainer.run_dir / "modes.jsonl").read_text().splitlines()]
+
+def hand_ring(modes: int = 8, radius: float = 1.0) -> list[tuple[float, float]]:
+    return [(radius * math.cos(2 * math.pi * k / modes), radius * math.sin(2 * math.pi * k / modes))
+            for k in range(modes)]
+
+
+def hand_grid(side: int = 5, spacing: float = 2.0) -> list[tuple[float, float]]:
+    coords = [spacing * (i - (side - 1) / 2) for i in range(side)]
+    return [(x, y) for x in coords for y in coords]
+
+
+def reference_scores(points, centers, std) -> dict:
+    """PacGAN's rules written out one point at a time: the expected values for a run's eval.jsonl."""
+    counts = [0] * len(centers)
+    for x, y in points.tolist():
+        dists = [math.hypot(x - cx, y - cy) for cx, cy in centers]
+        k = min(range(len(centers)), key=dists.__getitem__)
+        if dists[k] <= 3 * std:
+            counts[k] += 1
+    good = sum(counts)
+    kl = sum(c / good * math.log(c / good * len(centers)) for c in counts if c) if good else None
+    return {"modes_captured": sum(c > 0 for c in counts), "n_modes": len(centers),
+            "high_quality_fraction": good / len(points), "kl_to_uniform": kl}
+
+
+def test_ring_training_data_is_scored_as_covering_every_mode(run_tiny):
+    loaded = run_tiny(data="ring", fit=False).setup.loaded
+    result = loaded.evaluate(loaded.data[:2500])
+    assert (result.values["modes_captured"], result.values["n_modes"]) == (8, 8)
+    assert result.summary.startswith("8/8 modes, ")
+
+
+def test_ring_evaluation_uses_the_runs_ring_std(run_tiny):
+    default = run_tiny(data="ring", fit=False).setup.loaded.evaluate
+    wider = run_tiny(data="ring", options={"data": {"ring_std": "0.05"}}, fit=False).setup.loaded.evaluate
+    # 0.1 outside each mode: 10 std of the default ring, 2 std of a ring with std 0.05.
+    points = torch.tensor([(1.1 * x, 1.1 * y) for x, y in hand_ring()])
+    assert default(points).values["high_quality_fraction"] == 0.0
+    assert wider(points).values == {"modes_captured": 8, "n_modes": 8, "high_quality_fraction": 1.0,
+                                    "kl_to_uniform": pytest.approx(0.0, abs=1e-12)}
+
+
+def test_ring_evaluation_uses_the_runs_modes_and_radius(run_tiny):
+    evaluate = run_tiny(data="ring", options={"data": {"ring_modes": "4", "ring_radius": "3"}},
+                        fit=False).setup.loaded.evaluate
+    values = evaluate(torch.tensor([[3.0, 0.0], [0.0, 3.0], [-3.0, 0.0], [0.0, -3.0]])).values
+    assert (values["modes_captured"], values["n_modes"], values["high_quality_fraction"]) == (4, 4, 1.0)
+
+
+def test_grid_evaluation_uses_the_runs_grid(run_tiny):
+    default = run_tiny(data="grid", fit=False).setup.loaded.evaluate
+    custom = run_tiny(data="grid", options={"data": {"grid_side": "3", "grid_spacing": "3"}},
+                      fit=False).setup.loaded.evaluate
+    points = torch.tensor(hand_grid(3, 3.0))  # {-3, 0, 3}^2; only (0, 0) is on the default grid
+    assert custom(points).values == {"modes_captured": 9, "n_modes": 9, "high_quality_fraction": 1.0,
+                                     "kl_to_uniform": pytest.approx(0.0, abs=1e-12)}
+    assert default(points).values["n_modes"] == 25
+    assert default(points).values["high_quality_fraction"] == pytest.approx(1 / 9)
+
+
+def test_evaluation_values_are_the_eval_jsonl_columns():
+    report = ModeReport(modes_captured=3, n_modes=8, high_quality_fraction=0.5, kl_to_uniform=0.25)
+    result = report.evaluation()
+    assert result.values == {"modes_captured": 3, "n_modes": 8, "high_quality_fraction": 0.5, "kl_to_uniform": 0.25}
+    assert result.summary == "3/8 modes, 50.0% high quality, KL 0.250"
+    undefined = ModeReport(0, 25, 0.0, math.nan).evaluation()
+    assert math.isnan(undefined.values["kl_to_uniform"])  # documented; the trainer writes it as null
+    assert undefined.summary == "0/25 modes, 0.0% high quality, KL undefined"
+
+
+def eval_rows(run_dir) -> list[dict]:
+    def no_bare_constants(name):
+        raise AssertionError(f"eval.jsonl holds a bare {name}, which is not JSON")
+
+    lines = (run_dir / "eval.jsonl").read_text().splitlines()
+    return [json.loads(line, parse_constant=no_bare_constants) for line in lines]
+
+
+def test_two_d_runs_log_their_evaluation_in_eval_jsonl(run_tiny):
+    options = {"data": {"ring_modes": "2", "ring_std": "0.3"}}  # modes at (1, 0) and (-1, 0)
+    trainer = run_tiny(["gan"], data="ring", options=options, train={"steps": 4, "sample_every": 2})
+    rows = eval_rows(trainer.run_dir)
     assert [r["step"] for r in rows] == [2, 4]
     fake = trainer.G.eval()(trainer.fixed_z).detach()
-    expected = evaluate_points(fake, *mixture("ring", trainer.options))
-    assert rows[-1]["modes_captured"] == expected.modes_captured
-    assert rows[-1]["high_quality_fraction"] == expected.high_quality_fraction
-    assert rows[-1]["n_modes"] == 8
+    expected = reference_scores(fake, hand_ring(2), 0.3)
+    assert {k: v for k, v in rows[-1].items() if k != "step"} == {
+        **expected, "kl_to_uniform": None if expected["kl_to_uniform"] is None
+        else pytest.approx(expected["kl_to_uniform"], rel=1e-9)}
+
+
+def test_undefined_kl_is_written_as_null(run_tiny):
+    # Modes a millionth wide: no generated point is high quality, so KL is undefined.
+    trainer = run_tiny(["gan"], data="grid", options={"data": {"grid_std": "1e-6"}},
+                       train={"steps": 1, "sample_every": 1})
+    assert eval_rows(trainer.run_dir) == [{"step": 1, "modes_captured": 0, "n_modes": 25,
+                                           "high_quality_fraction": 0.0, "kl_to_uniform": None}]
+
+
+def test_image_datasets_offer_no_evaluation(run_tiny):
+    trainer = run_tiny(data="mnist-embedded", fit=False)
+    assert trainer.setup.loaded.evaluate is None
