@@ -193,8 +193,8 @@ def build_run(selection: Selection, config: RunConfig) -> RunSetup:
         {name: tuple(who) for name, who in selection.providers.items()},
     )
     problems += map(str, _flatten(hook.ganlab_validate(setup=view)))
-    if problems:
-        raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(problems))
+    if problems:  # one architecture refusing both networks says it once
+        raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
     return RunSetup(selection, config, device, loaded, conditioner,
                     generator.to(device), discriminator.to(device), regularizers, owners)
 
