@@ -45,7 +45,6 @@ from ganlab.errors import GanlabError
 from ganlab.manager import GanlabPluginManager, make_plugin_manager
 from ganlab.plugins.data import EVAL_SAMPLES, evaluate_generator
 from ganlab.run import prepare_run
-from ganlab.runsetup import call_each
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def plugin_suggestions(pm: GanlabPluginManager, variant: Variant) -> dict[str, A
     selection = pm.select(list(variant.plugins))
     options = selection.build_options({k: dict(v) for k, v in variant.options.items()})
     suggested: dict[str, Any] = {}
-    for _, values in call_each(selection, "ganlab_train_defaults", options=options):
+    for _, values in selection.call_each("ganlab_train_defaults", options=options):
         suggested.update(values or {})
     return suggested
 

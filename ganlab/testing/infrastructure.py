@@ -16,11 +16,10 @@ from ganlab.testing.results import Results, describe, require
 
 def _train_settings(selection, options):
     """The trainer settings a run of this selection resolves to (its plugins' suggestions included)."""
-    from ganlab.config import resolve_train
-    from ganlab.runsetup import call_each
+    from ganlab.config import RunRequest, resolve_train
 
-    suggestions = [(p, dict(v)) for p, v in call_each(selection, "ganlab_train_defaults", options=options) if v]
-    return resolve_train({}, suggestions)
+    suggestions = [(p, dict(v)) for p, v in selection.call_each("ganlab_train_defaults", options=options) if v]
+    return resolve_train(RunRequest(), suggestions)
 
 
 def check_optimizer(selection, options, results: Results) -> None:
@@ -49,12 +48,11 @@ def check_optimizer(selection, options, results: Results) -> None:
 
 def check_datasets(selection, options, name: str, results: Results) -> None:
     from ganlab.datasets import DataRequest, LoadedData
-    from ganlab.runsetup import call_each
 
     offered: dict = {}
 
     def declared():
-        for plugin, answer in call_each(selection, "ganlab_datasets", options=options):
+        for plugin, answer in selection.call_each("ganlab_datasets", options=options):
             if plugin != name or answer is None:
                 continue
             require(isinstance(answer, Mapping),

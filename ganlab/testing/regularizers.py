@@ -13,9 +13,9 @@ from ganlab.testing.training import TrainContext
 
 def own_regularizers(setup, name: str) -> list[Any]:
     """What the plugin under test's ganlab_regularizer returns for this run (other plugins' left out)."""
-    from ganlab.runsetup import _flatten, call_each
+    from ganlab.runsetup import _flatten
 
-    answers = call_each(setup.selection, "ganlab_regularizer", data=setup.data,
+    answers = setup.selection.call_each("ganlab_regularizer", data=setup.data,
                         conditioner=setup.conditioner, options=setup.options)
     return _flatten([result for plugin, result in answers if plugin == name])
 

@@ -84,6 +84,6 @@ def test_wgan_gp_accepts_dcgan_without_batch_norm_in_d(run_tiny):
 def test_losses_compose_with_regularizers(run_tiny, plugins, penalties):
     trainer = run_tiny(plugins, data="ring", options={"data": {"toy_samples": "512"}}, fit=False)
     for _ in range(2):
-        out = trainer.train_step(want_stats=False)
-        assert set(out["penalties"]) == penalties
-        assert all(math.isfinite(float(v.detach())) for v in [out["d_loss"], out["g_loss"], *out["penalties"].values()])
+        out = trainer.train_step()
+        assert set(out.penalties) == penalties
+        assert all(math.isfinite(float(v)) for v in [out.d_loss, out.g_loss, *out.penalties.values()])

@@ -83,6 +83,6 @@ def test_gamma_option_and_validation(pm):
 
 def test_penalty_is_added_to_the_critic_update(run_tiny):
     trainer = run_tiny(["r1"], data="ring", options={"data": {"toy_samples": "512"}}, fit=False)
-    out = trainer.d_update(want_stats=False)
-    assert out["penalties"]["r1"].item() > 0
-    assert trainer.g_update(want_stats=False)["penalties"] == {}  # a D penalty only
+    out = trainer.d_update()
+    assert out.penalties["r1"].item() > 0
+    assert trainer.g_update(out.real, out.real_labels).penalties == {}  # a D penalty only

@@ -163,10 +163,10 @@ def test_suite_plugins_train_on_images_and_points(run_tiny, plugins, penalty, da
     trainer = run_tiny(plugins, data=data, options=options, fit=False)
     d0 = [p.detach().clone() for p in trainer.D.parameters()]
     for _ in range(3):
-        out = trainer.train_step(want_stats=True)
-        values = [out["d_loss"], out["g_loss"], *out["penalties"].values()]
-        assert all(math.isfinite(float(v.detach())) for v in values)
-        assert math.isfinite(out["grad_norm_d"]) and math.isfinite(out["grad_norm_g"])
+        out = trainer.train_step(log=True)
+        values = [out.d_loss, out.g_loss, *out.penalties.values()]
+        assert all(math.isfinite(float(v)) for v in values)
+        assert math.isfinite(out.grad_norm_d) and math.isfinite(out.grad_norm_g)
         if penalty:
-            assert out["penalties"][penalty].item() > 0
+            assert out.penalties[penalty].item() > 0
     assert any(not torch.equal(a, b.detach()) for a, b in zip(d0, trainer.D.parameters()))

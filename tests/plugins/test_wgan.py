@@ -58,7 +58,7 @@ def test_clipping_clamps_every_parameter_and_keeps_small_ones():
 def test_after_a_training_step_all_critic_params_are_within_clip(run_tiny):
     c = 0.02
     trainer = run_tiny(["wgan"], data="ring", options={"wgan": {"clip": str(c)}, **SMALL_RING}, fit=False)
-    trainer.d_update(want_stats=False)
+    trainer.d_update()
     d_params = torch.cat([p.detach().flatten() for p in trainer.D.parameters()])
     assert d_params.abs().max().item() <= c
     # Clipping binds (PyTorch's init puts some weights beyond 0.02) and leaves G alone.
@@ -100,6 +100,6 @@ def test_n_critic_five_means_five_critic_steps_per_generator_step(run_tiny):
     trainer = run_tiny(["wgan"], data="ring", options=SMALL_RING, fit=False)
     calls = []
     original = trainer.d_update
-    trainer.d_update = lambda want_stats: calls.append(1) or original(want_stats)
-    trainer.train_step(want_stats=False)
+    trainer.d_update = lambda measure=False: calls.append(1) or original(measure)
+    trainer.train_step()
     assert len(calls) == 5

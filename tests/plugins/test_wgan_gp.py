@@ -174,10 +174,10 @@ def test_same_label_pairs_reuse_recons_rule():
 
 def test_conditional_run_trains_with_the_penalty(run_tiny):
     trainer = run_tiny(["cgan", "wgan-gp"], fit=False)
-    out = trainer.train_step(want_stats=False)
+    out = trainer.train_step()
     # Seeded, so one fixed draw: 16 fakes over 10 classes share classes with 16 reals, and the
     # untrained critic's gradient norms are not 1, so the penalty is positive.
-    assert out["penalties"]["gradient_penalty"].item() > 0
+    assert out.penalties["gradient_penalty"].item() > 0
 
 
 def test_unequal_batches_pair_up_to_the_shorter():
