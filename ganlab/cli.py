@@ -110,9 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list installed plugins, their hooks and options")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_plugins)
-    from ganlab.analysis.cli import add_verify_parser  # here: analysis.cli imports this module
+    from ganlab.analysis import verify_command
 
-    add_verify_parser(sub)
+    p = sub.add_parser("verify", help="check GAN theory claims numerically against the plugins' own loss code",
+                       description=verify_command.DESCRIPTION)
+    add_plugin_arguments(p, "verify only this plugin (repeat for several); default: every plugin",
+                         "check this option setting instead of the built-in variants (e.g. -o lsgan.a=-1)")
+    verify_command.add_arguments(p)
+    p.set_defaults(handler=verify_command.run)
     return parser
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ganlab.analysis import claims as C
-from ganlab.analysis import criterion, optimal_d, saturation, wgan_gp
+from ganlab.analysis import criterion, optimal_d, saturation
+from ganlab.analysis import gradient_penalty_checks as gp_checks
 from ganlab.analysis.probe import LossProbe
 from ganlab.analysis.suite import verify
 
@@ -58,23 +59,23 @@ def test_gradient_penalty_with_a_wrong_declared_weight_fails(fresh_pm, helpers):
     fresh_pm.add_plugin(helpers.plugin(
         ganlab_regularizer=lambda: plugin_gp.GradientPenalty(weight=5.0),
         ganlab_claims=lambda: C.GradientPenalty(weight=10.0)), "half-gp", source="test")
-    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["half-gp"]))
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["half-gp"]))
     assert row.status == C.FAIL and "GP(2u) = 5" in row.note
 
 
 def test_penalty_is_taken_from_the_declaring_plugin(fresh_pm, helpers):
     # Another active plugin's penalty must not stand in for the declared one.
     fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
-    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["bad-gp", "r1"]))
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["bad-gp", "r1"]))
     assert row.status == C.FAIL and "GP(unit linear critic)" in row.note
 
 
 def test_batch_wide_gradient_norm_fails(fresh_pm, helpers):
     fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
-    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["bad-gp"]))
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["bad-gp"]))
     assert row.status == C.FAIL
     assert "GP(unit linear critic)" in row.note  # sees √B instead of 1
-    assert wgan_gp.check_penalty(LossProbe(fresh_pm, ["wgan-gp"])).status == C.PASS
+    assert gp_checks.check_penalty(LossProbe(fresh_pm, ["wgan-gp"])).status == C.PASS
 
 
 def test_whole_suite_reports_failure_for_wrong_plugins(fresh_pm, helpers):
