@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     from ganlab.analysis.suite import Report
 
 FAMILY_MODULES = (
+    "generic_checks",
     "optimal_d",
     "criterion",
     "saturation",
     "disjoint",
     "dirac",
     "gradient_penalty_checks",
+    "penalty_placement",
     "spectral",
 )
 

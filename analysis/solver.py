@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import integrate, optimize
+from scipy import integrate
 
-from ganlab.analysis.densities import Mixture, merged_intervals
+from ganlab.analysis.densities import Mixture, crossings, merged_intervals
 from ganlab.analysis.probe import DTYPE, LossProbe, tensor
 
 # Where no minimiser is found within ±T_MAX the optimum is at infinity. A
@@ -255,22 +255,6 @@ def grid(p: Mixture, q: Mixture) -> list[np.ndarray]:
             m = max(16, int(np.ceil((b - a) / (4 * h))))
             out.append(np.linspace(a, b, 4 * m + 1))
     return out
-
-
-def crossings(p: Mixture, q: Mixture, lo: float, hi: float, step: float) -> list[float]:
-    """Roots of p_d - p_g strictly inside (lo, hi), by brentq on sign changes over a scan."""
-    if p == q:
-        return []
-    diff = lambda x: p.pdf(x) - q.pdf(x)  # noqa: E731
-    xs = np.linspace(lo, hi, int(np.ceil((hi - lo) / step)) + 1)
-    d = diff(xs)
-    roots = []
-    for i in np.flatnonzero(d[:-1] * d[1:] < 0):
-        # xtol at float64 resolution: the cut then sits on the kink to ~1e-16,
-        # so the kink's share of the Simpson error is of that order.
-        roots.append(optimize.brentq(diff, xs[i], xs[i + 1], xtol=1e-15, rtol=4 * np.finfo(float).eps))
-    roots += [float(x) for x in xs[1:-1][d[1:-1] == 0]]  # exact zeros on the scan
-    return sorted(roots)
 
 
 def simpson(f: np.ndarray, pieces: list[np.ndarray]) -> tuple[float, float]:

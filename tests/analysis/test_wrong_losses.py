@@ -125,3 +125,30 @@ def test_a_plugin_that_raises_gets_fail_rows_not_a_crash(fresh_pm, helpers):
     report = verify(fresh_pm, ["crashy"])
     assert not report.ok
     assert any(r.status == C.FAIL and "boom" in r.note for r in report.results)
+
+
+def test_r1_on_fakes_fails_and_r1_passes(fresh_pm, monkeypatch, capsys):
+    import wrong_plugins as W
+    from ganlab.cli import main
+
+    fresh_pm.add_plugin(W.r1_on_fakes(), "r1-fakes", source="test")
+    monkeypatch.setattr("ganlab.manager.make_plugin_manager", lambda *a, **k: fresh_pm)
+    assert main(["verify", "--plugin", "r1-fakes"]) == 1
+    out = capsys.readouterr().out
+    assert "penalty on the fakes" in out
+    assert _status(verify(fresh_pm, ["r1"]), "r1-real-only") == {C.PASS}
+
+
+def test_gradient_penalty_with_one_epsilon_per_batch_fails(fresh_pm, monkeypatch, capsys):
+    import wrong_plugins as W
+    from ganlab.cli import main
+
+    fresh_pm.add_plugin(W.shared_epsilon_gp(), "gp-shared", source="test")
+    monkeypatch.setattr("ganlab.manager.make_plugin_manager", lambda *a, **k: fresh_pm)
+    assert main(["verify", "--plugin", "gp-shared"]) == 1
+    out = capsys.readouterr().out
+    assert "for the whole batch" in out
+    # A linear critic cannot tell: the unit-slope penalty check passes the same plugin.
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["gp-shared"]))
+    assert row.status == C.PASS
+    assert _status(verify(fresh_pm, ["wgan-gp"]), "wgan-gp-interpolates") == {C.PASS}
