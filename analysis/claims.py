@@ -20,6 +20,11 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 PASS, FAIL, NA = "PASS", "FAIL", "N/A"
+# A measurement shown for information: nothing independent to compare it with
+# (no closed form declared, or a fact about the mathematics that touches no
+# plugin). Never counted as passed.
+INFO = "INFO"
+STATUSES = (PASS, FAIL, INFO, NA)
 
 
 # --- declarations (returned by ganlab_claims) ----------------------------

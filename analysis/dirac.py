@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from ganlab.analysis import claims as C
+from ganlab.analysis.families import Family
 from ganlab.analysis.probe import DTYPE, LossProbe, implements
+from ganlab.analysis.solver import NonFiniteLoss
 from ganlab.regularizers import PenaltyBatch
 
 EIGEN = C.register(
@@ -186,43 +188,57 @@ def check(probe: LossProbe, include_plain: bool = True) -> list[C.Result]:
     label = probe.label + (" +" + ",".join(extra) if extra else "")
     with torch.random.fork_rng():  # penalties may draw random interpolates
         torch.manual_seed(0)
-        rows, J, ok = _eigen_row(probe, regs, label)
-        rows.append(_sim_row(probe, regs, label, J, ok))
+        row, J, smooth, expected = _eigen_row(probe, regs, label)
+        rows = [row, _sim_row(probe, regs, label, J, smooth, expected)]
     if regs and include_plain:  # the loss alone, too
-        rows.insert(0, _eigen_row(probe, [], probe.label)[0][0])
+        rows.insert(0, _eigen_row(probe, [], probe.label)[0])
     return rows
 
 
 def _eigen_row(probe, regs, label):
+    """(row, Jacobian, whether v is smooth at (0, 0), declared eigenvalues or None)."""
     v0, J, fd = jacobian(probe, regs)
+    if not np.all(np.isfinite(v0)):
+        raise NonFiniteLoss(f"the Dirac-GAN gradient field at (0, 0) is {v0.tolist()}")
     eigs = np.linalg.eigvals(J) if np.all(np.isfinite(J)) else np.full(2, np.nan)
     data = {"jacobian": J, "eigenvalues": eigs, "v0": v0}
     measured = "eig " + ", ".join(C.fmt(complex(e)) for e in _sorted(eigs))
     if np.max(np.abs(v0)) > 1e-12:
-        return [C.result(EIGEN, label, C.NA, f"v(0,0) = {C.fmt(v0[0])}, {C.fmt(v0[1])}", "equilibrium at (0, 0)",
-                         "-", note="(0, 0) is not a stationary point of this selection", data=data)], J, False
+        return C.result(EIGEN, label, C.NA, f"v(0,0) = {C.fmt(v0[0])}, {C.fmt(v0[1])}", "equilibrium at (0, 0)",
+                        "-", note="(0, 0) is not a stationary point of this selection", data=data), J, False, None
     if not (np.all(np.isfinite(J)) and np.all(np.isfinite(fd))) or \
             np.max(np.abs(J - fd)) > FD_TOL * (1 + np.max(np.abs(J))):
-        return [C.result(EIGEN, label, C.NA, measured, "differentiable field", "-", data=data,
-                         note=f"autograd and finite differences disagree by {np.max(np.abs(J - fd)):.3g}: "
-                              "v is not differentiable at (0, 0)")], J, False
+        return C.result(EIGEN, label, C.NA, measured, "differentiable field", "-", data=data,
+                        note=f"autograd and finite differences disagree by {np.max(np.abs(J - fd)):.3g}: "
+                             "v is not differentiable at (0, 0)"), J, False, None
     expected, formula, source = expected_eigenvalues(probe, regs)
     if expected is None:
-        return [C.result(EIGEN, label, C.NA, measured, formula, "-", data=data)], J, True
+        return C.result(EIGEN, label, C.INFO, measured, formula, "-", data=data), J, True, None
     err = float(np.max(np.abs(_sorted(eigs) - _sorted(expected))))
     data["expected"] = expected
     exp_text = f"{formula} = " + ", ".join(C.fmt(complex(e)) for e in _sorted(expected))
-    return [C.result(EIGEN, label, C.PASS if err <= EIG_TOL else C.FAIL, measured + f" (|Δ| {C.fmt(err)})",
-                     exp_text, f"{EIG_TOL:g} (√eps for double roots)", formula=formula, source=source,
-                     data=data)], J, True
+    return C.result(EIGEN, label, C.PASS if err <= EIG_TOL else C.FAIL, measured + f" (|Δ| {C.fmt(err)})",
+                    exp_text, f"{EIG_TOL:g} (√eps for double roots)", formula=formula, source=source,
+                    data=data), J, True, expected
 
 
-def _sim_row(probe, regs, label, J, smooth):
+def _sim_row(probe, regs, label, J, smooth, expected):
+    """Simulated GD against the prediction of the *declared* eigenvalues.
+
+    One simultaneous step is z ↦ z + h·v(z), linearised I + hJ, whose
+    eigenvalues are 1 + hλ: the declared λ alone predict ρ, independently of
+    the plugin. (Alternating GD needs all of J, so its row part is
+    information only.) Without declared eigenvalues the linearisation comes
+    from the plugin itself and the row is INFO.
+    """
     lam = np.abs(np.linalg.eigvals(J)).max() if smooth else 0.0
     h = min(0.2, 1 / lam) if lam > 0 else 0.2
-    outcomes, parts, verdicts = {}, [], []
+    outcomes, parts, verdict = {}, [], None
     for scheme in ("simultaneous", "alternating"):
         rho = float(np.abs(np.linalg.eigvals(update_matrix(J, h, scheme))).max()) if smooth else np.nan
+        declared = scheme == "simultaneous" and expected is not None
+        if declared:
+            rho = float(np.abs(1 + h * np.asarray(expected)).max())
         contracting = rho < 1 - 1e-9
         # Steps for the linearisation to predict a 100-fold contraction.
         need = int(np.ceil(np.log(1e-2) / np.log(rho))) if contracting else SIM_STEPS
@@ -233,17 +249,75 @@ def _sim_row(probe, regs, label, J, smooth):
         path = simulate(probe, regs, scheme, h, need)
         shrink = float(np.linalg.norm(path[-1]) / np.linalg.norm(path[0]))
         converged = shrink < 0.1  # 10x margin over the predicted 0.01 (eigenvectors are not orthogonal)
-        if smooth:  # ρ < 1: must converge. ρ ≥ 1 (marginal or expanding): no local convergence.
-            verdicts.append(converged == contracting)
+        # Path length over the start's norm: a field that is zero everywhere
+        # also "does not converge", so not converging must come with motion.
+        moved = float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum() / np.linalg.norm(path[0]))
+        if declared:  # ρ < 1: must converge; ρ ≥ 1: must not, while moving
+            verdict = converged if contracting else (not converged and moved > 0.1)
         outcomes[scheme] = {"path": path, "rho": rho, "h": h, "steps": len(path) - 1, "shrink": shrink,
-                            "converged": converged}
+                            "converged": converged, "moved": moved}
         parts.append(f"{scheme[:3]}: {'converges' if converged else 'no'} (ρ {C.fmt(rho)}, ×{C.fmt(shrink)})")
-    if not smooth or not verdicts:
-        status = C.NA
+    status = C.INFO if verdict is None else (C.PASS if verdict else C.FAIL)
+    if expected is not None:
+        want = (f"sim: ρ = max|1 + hλ| = {C.fmt(outcomes['simultaneous']['rho'])} from the declared λ "
+                f"(h = {C.fmt(h)}): {'converges' if outcomes['simultaneous']['rho'] < 1 - 1e-9 else 'does not converge'}")
     else:
-        status = C.PASS if all(verdicts) else C.FAIL
+        want = "no eigenvalues declared: ρ from the plugin's own Jacobian"
     note = "" if smooth else "no linearisation at (0, 0): simulation only"
-    if smooth and len(verdicts) < 2:
+    if smooth and verdict is None and expected is not None:
         note = f"contraction too slow to simulate within {MAX_STEPS} steps (stiff: see dirac-eigen)"
-    return C.result(SIM, label, status, "; ".join(parts), "converges iff ρ < 1", "final/initial < 0.1",
+    return C.result(SIM, label, status, "; ".join(parts), want, "converges: final/initial < 0.1; else path ≥ 0.1",
                     data=outcomes, note=note)
+
+
+def applies(probe: LossProbe) -> bool:
+    return probe.has_loss() or bool(penalty_regs(probe))
+
+
+def run(probe: LossProbe) -> list[C.Result]:
+    # A penalty plugin alone is checked with the default loss, not reported again without it.
+    return check(probe, include_plain=probe.has_loss())
+
+
+def plot(report, out):
+    from ganlab.analysis import plots
+
+    sims = [r for r in report.results if r.claim == "dirac-sim"
+            and any("path" in v for v in r.data.values() if isinstance(v, dict))]
+    eigs = plots.rows(report, "dirac-eigen", "eigenvalues")
+    if not sims and not eigs:
+        return None
+    n = len(sims)
+    cols = min(4, max(n, 1))
+    rows_ = int(np.ceil(n / cols)) + 1
+    plt = plots.pyplot()
+    fig = plt.figure(figsize=(3.2 * cols, 3.0 * rows_))
+    for i, r in enumerate(sims):
+        ax = fig.add_subplot(rows_, cols, i + 1)
+        for scheme, style in (("simultaneous", "C3"), ("alternating", "C0")):
+            path = r.data.get(scheme, {}).get("path")
+            if path is not None:
+                path = np.clip(np.asarray(path), -3, 3)
+                ax.plot(path[:, 0], path[:, 1], color=style, lw=0.8, label=scheme)
+        ax.plot([0], [0], "k*", ms=6)
+        ax.set_title(r.plugin, fontsize=7)
+        ax.set_xlabel("θ", fontsize=7)
+        ax.set_ylabel("ψ", fontsize=7)
+        ax.tick_params(labelsize=6)
+        if i == 0:
+            ax.legend(fontsize=6)
+    ax = fig.add_subplot(rows_, 1, rows_)
+    for i, r in enumerate(eigs):
+        e = np.asarray(r.data["eigenvalues"], dtype=complex)
+        if np.all(np.isfinite(e)):
+            ax.plot(e.real, e.imag, "o", color=f"C{i % 10}", ms=4, label=r.plugin)
+    ax.axvline(0, color="0.7", lw=0.5)
+    ax.axhline(0, color="0.7", lw=0.5)
+    ax.set_xlabel("Re λ (negative: locally convergent)")
+    ax.set_ylabel("Im λ")
+    ax.set_title("Dirac-GAN Jacobian eigenvalues at (0, 0)")
+    ax.legend(fontsize=6, ncol=3)
+    return plots.save(fig, out / "dirac.png")
+
+
+FAMILY = Family("dirac", (EIGEN, SIM), run, applies, plot=plot)

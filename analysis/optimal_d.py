@@ -3,7 +3,7 @@
 For a separable d_loss E_real φ_r(D(x)) + E_fake φ_f(D(x)), D*(x) minimises
 p_d(x)·φ_r(t) + p_g(x)·φ_f(t) over the scalar t, so D* depends on x only
 through r = p_d/p_g. We find t*(r) numerically from the plugin's d_loss
-(:meth:`LossProbe.pointwise_min`: bisection on the autograd derivative) and
+(:func:`ganlab.analysis.solver.pointwise_min`: bisection on the autograd derivative) and
 compare with the closed form the plugin declares through ``ganlab_claims``.
 """
 
@@ -12,7 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ganlab.analysis import claims as C
-from ganlab.analysis.probe import T_MAX, LossProbe
+from ganlab.analysis import solver
+from ganlab.analysis.families import Family
+from ganlab.analysis.probe import LossProbe
+from ganlab.analysis.solver import T_MAX
 
 INFO = C.register(
     "optimal-d", "Optimal discriminator",
@@ -32,7 +35,7 @@ def curve(probe: LossProbe, ratios=RATIOS) -> dict:
     approached as t → ±∞) or "unbounded" (no pointwise optimum).
     """
     pd, pg = ratios / (1 + ratios), 1 / (1 + ratios)
-    opt = probe.pointwise_min(pd, pg)
+    opt = solver.pointwise_min(probe, pd, pg)
     kinds = np.where(opt.unbounded, "unbounded", np.where(opt.interior, "interior", "infinite"))
     return {"ratios": ratios, "pd": pd, "pg": pg, "t": opt.t, "kinds": kinds.tolist(), "value": opt.value}
 
@@ -50,9 +53,9 @@ def t_tolerance(probe: LossProbe, cur: dict) -> tuple[np.ndarray, np.ndarray]:
     """
     t, pd, pg = cur["t"], cur["pd"], cur["pg"]
     d = 1e-6 * (1 + np.abs(t))
-    r_lo, f_lo = probe.dphi(t - d)
-    r_hi, f_hi = probe.dphi(t + d)
-    r0, f0 = probe.dphi(t)
+    r_lo, f_lo = solver.dphi(probe, t - d)
+    r_hi, f_hi = solver.dphi(probe, t + d)
+    r0, f0 = solver.dphi(probe, t)
     kappa = np.minimum(pd * r_hi + pg * f_hi, -(pd * r_lo + pg * f_lo)) / d
     unique = (kappa > 0) & (np.array(cur["kinds"]) == "interior")
     delta_g = 16 * EPS * (pd + pg) * (1 + np.abs(t) + np.abs(r0) + np.abs(f0))
@@ -61,7 +64,7 @@ def t_tolerance(probe: LossProbe, cur: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check(probe: LossProbe) -> C.Result:
-    reason = probe.not_separable()
+    reason = solver.not_separable(probe)
     if reason:
         return C.result(INFO, probe.label, C.NA, "-", "pointwise optimum", "-", note=reason)
     cur = curve(probe)
@@ -74,12 +77,12 @@ def check(probe: LossProbe) -> C.Result:
     declared = probe.declarations(C.OptimalDiscriminator)
     lo, hi = float(cur["t"].min()), float(cur["t"].max())
     if not declared:
-        return C.result(INFO, probe.label, C.NA, f"t* in [{C.fmt(lo)}, {C.fmt(hi)}]", "no closed form declared",
+        return C.result(INFO, probe.label, C.INFO, f"t* in [{C.fmt(lo)}, {C.fmt(hi)}]", "no closed form declared",
                         "-", note="declare one with ganlab_claims -> OptimalDiscriminator", data=data)
     claim = declared[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         t_exp = np.asarray(claim.t_star(cur["pd"], cur["pg"]), dtype=float)
-    v_exp = probe.objective(cur["pd"], cur["pg"], np.clip(t_exp, -T_MAX, T_MAX))
+    v_exp = solver.objective(probe, cur["pd"], cur["pg"], np.clip(t_exp, -T_MAX, T_MAX))
     gap = v_exp - cur["value"]
     # The closed form must attain the numerical minimum. Both sides are float64
     # sums of O(1) terms (error ~1e-15); the numerical t* is exact to ~1e-15 and
@@ -102,3 +105,30 @@ def check(probe: LossProbe) -> C.Result:
                     f"gap {C.fmt(float(gap.max()))}, max|Δt| {C.fmt(max_dt)}",
                     claim.formula, f"gap ≤ 1e-10(1+|V|), |Δt| ≤ {C.fmt(worst_tol_t)}",
                     formula=claim.formula, source=claim.source, note=note, data=data)
+
+
+def plot(report, out):
+    from ganlab.analysis import plots
+
+    rows = [r for r in plots.rows(report, INFO.name, "t_numeric") if "unbounded" not in r.data.get("kinds", [])]
+    if not rows:
+        return None
+    plt = plots.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, r in enumerate(rows):
+        color = f"C{i % 10}"
+        ratios = np.asarray(r.data["ratios"])
+        if "t_expected" in r.data:
+            ax.plot(ratios, r.data["t_expected"], color=color, lw=1, label=f"{r.plugin}: {r.expected}")
+        ax.plot(ratios, r.data["t_numeric"], "o", ms=3, color=color,
+                label=None if "t_expected" in r.data else f"{r.plugin} (numerical)")
+    ax.set_xscale("log")
+    ax.set_xlabel("density ratio r = p_d / p_g")
+    ax.set_ylabel("optimal raw score t*")
+    ax.set_title("Optimal discriminator: numerical minimiser (dots) vs closed form (lines)")
+    ax.axhline(0, color="0.8", lw=0.5)
+    ax.legend(fontsize=6, loc="upper left")
+    return plots.save(fig, out / "optimal_d.png")
+
+
+FAMILY = Family("optimal-d", (INFO,), check, LossProbe.has_loss, plot=plot)

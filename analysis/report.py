@@ -6,6 +6,7 @@ import json
 import textwrap
 
 from ganlab.analysis import claims as C
+from ganlab.analysis.families import all_claims
 from ganlab.analysis.suite import Report
 
 COLUMNS = (("claim", 17), ("plugin", 30), ("measured", 50), ("expected", 38), ("tolerance", 24), ("status", 6))
@@ -21,7 +22,7 @@ def table(report: Report) -> str:
         for i in range(max(len(c) for c in cells)):
             lines.append("  ".join((c[i] if i < len(c) else "").ljust(w)
                                    for c, (_, w) in zip(cells, COLUMNS)).rstrip())
-        if r.note and r.status != C.PASS:
+        if r.note and r.status not in (C.PASS, C.INFO):
             lines.extend(textwrap.wrap(r.note, len(header), initial_indent="    ↳ ", subsequent_indent="      "))
     lines.append("-" * len(header))
     lines.append(summary(report))
@@ -29,8 +30,14 @@ def table(report: Report) -> str:
 
 
 def summary(report: Report) -> str:
-    return (f"{report.count(C.PASS)} passed, {report.count(C.FAIL)} failed, "
+    line = (f"{report.count(C.PASS)} passed, {report.count(C.FAIL)} failed, {report.count(C.INFO)} info, "
             f"{report.count(C.NA)} not applicable; {len(report.results)} checks in {report.elapsed:.1f} s")
+    for name in report.undeclared:
+        ran = sorted({r.claim for r in report.results if r.plugin.split("[")[0] == name
+                      and r.status in (C.PASS, C.FAIL)})
+        line += (f"\n{name} declares no claims: only the generic checks speak for it "
+                 f"({', '.join(ran) or 'none ran'})")
+    return line
 
 
 def as_json(report: Report) -> str:
@@ -40,9 +47,10 @@ def as_json(report: Report) -> str:
         d["data"] = _trim(d["data"])
         rows.append(d)
     claims = {name: {"title": c.title, "source": c.source, "formula": c.formula, "conditions": c.conditions}
-              for name, c in C.CLAIMS.items()}
+              for name, c in all_claims().items()}
     return json.dumps({"ok": report.ok, "elapsed_s": round(report.elapsed, 3),
-                       "counts": {s: report.count(s) for s in (C.PASS, C.FAIL, C.NA)},
+                       "counts": {s: report.count(s) for s in C.STATUSES},
+                       "undeclared": report.undeclared,
                        "claims": claims, "results": rows}, indent=2, ensure_ascii=False)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ganlab.analysis import claims as C
+from ganlab.analysis import solver
+from ganlab.analysis.families import Family
 from ganlab.analysis.probe import LossProbe
 
 INFO = C.register(
@@ -33,15 +35,15 @@ GRAD_TOL = 1e-12
 
 
 def profile(probe: LossProbe, logits=LOGITS) -> dict:
-    grad = probe.dphi_g(logits)
+    grad = solver.dphi_g(probe, logits)
     peak = float(np.max(np.abs(grad)))
     ratio = abs(float(grad[0])) / peak if peak > 0 else 0.0
     return {"logits": logits, "grad": grad, "ratio": ratio, "saturating": ratio < SATURATION_RATIO,
-            "loss": probe.phi_g(logits)}
+            "loss": solver.phi_g(probe, logits)}
 
 
 def check(probe: LossProbe) -> C.Result:
-    reason = probe.g_not_pointwise()
+    reason = solver.g_not_pointwise(probe)
     if reason:
         return C.result(INFO, probe.label, C.NA, "-", "per-score gradient", "-", note=reason)
     prof = profile(probe)
@@ -51,7 +53,7 @@ def check(probe: LossProbe) -> C.Result:
     data = {"logits": prof["logits"], "grad": g, "loss": prof["loss"], "ratio": prof["ratio"]}
     declared = probe.declarations(C.GeneratorGradient)
     if not declared:
-        return C.result(INFO, probe.label, C.NA, measured, "no closed form declared", "-", data=data,
+        return C.result(INFO, probe.label, C.INFO, measured, "no closed form declared", "-", data=data,
                         note="declare one with ganlab_claims -> GeneratorGradient")
     claim = declared[0]
     expected = np.asarray(claim.grad(prof["logits"]), dtype=float)
@@ -68,6 +70,36 @@ def check(probe: LossProbe) -> C.Result:
     data["expected"] = expected
     return C.result(INFO, probe.label, C.PASS if ok_grad and ok_kind else C.FAIL,
                     measured + f", max|Δ| {C.fmt(float(err.max()))}",
-                    f"{claim.formula} ({'saturating' if claim.saturating else 'non-saturating'})",
+                    f"{claim.formula}: ∂(-10) {C.fmt(float(expected[0]))}, ∂(0) {C.fmt(float(expected[100]))}, "
+                    f"∂(10) {C.fmt(float(expected[-1]))} ({'saturating' if claim.saturating else 'non-saturating'})",
                     f"|Δ| ≤ 1e-12(1+|∂|); saturating iff ratio < {SATURATION_RATIO:g}",
                     formula=claim.formula, source=claim.source, note="; ".join(notes), data=data)
+
+
+def plot(report, out):
+    from ganlab.analysis import plots
+
+    rows = plots.rows(report, INFO.name, "grad")
+    if not rows:
+        return None
+    plt = plots.pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    bce = next((r for r in rows if r.plugin == "gan"), None)
+    if bce is not None:  # -log σ(l) is the gan plugin's non-saturating g_loss
+        left.plot(bce.data["logits"], bce.data["loss"], color="C0")
+        left.axvline(2, color="0.7", ls=":", lw=1)
+        left.set_title("sigmoid cross-entropy -log σ(l) (gan g_loss): flat beyond l ≈ 2")
+    left.set_xlabel("logit l")
+    left.set_ylabel("loss")
+    for i, r in enumerate(rows):
+        right.plot(r.data["logits"], r.data["grad"], color=f"C{i % 10}", label=r.plugin)
+    right.set_ylim(-3, 3)
+    right.axhline(0, color="0.8", lw=0.5)
+    right.set_xlabel("raw fake score l")
+    right.set_ylabel("∂ g_loss / ∂ l (autograd)")
+    right.set_title("Generator gradients (negative: G raises its score)")
+    right.legend(fontsize=6)
+    return plots.save(fig, out / "saturation.png")
+
+
+FAMILY = Family("saturation", (INFO,), check, LossProbe.has_loss, plot=plot)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ganlab.analysis import claims as C
+from ganlab.analysis.families import Family
 from ganlab.analysis.probe import LossProbe, implements
 
 SIGMA = C.register(
@@ -99,3 +100,7 @@ def _power_iterations(probe: LossProbe) -> int:
         if hasattr(opts, "n_power_iterations"):
             return int(opts.n_power_iterations)
     return 1
+
+
+FAMILY = Family("spectral-norm", (SIGMA, LIPSCHITZ), check,
+                lambda probe: bool(probe.declarations(C.SpectralNormalization)))

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import torch
 
 from ganlab.analysis import claims as C
-from ganlab.analysis import criterion, dirac, disjoint, optimal_d, saturation, spectral, wgan_gp
+from ganlab.analysis.families import Family, families
 from ganlab.analysis.probe import LossProbe
 from ganlab.errors import ConfigError, PluginError
 
@@ -38,6 +38,8 @@ LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}
 class Report:
     results: list[C.Result] = field(default_factory=list)
     elapsed: float = 0.0
+    # Plugins with a loss hook and no declared claims: only the generic checks speak for them.
+    undeclared: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -86,46 +88,29 @@ def probes_for(pm, name: str, options: dict[str, dict[str, Any]] | None = None) 
 
 
 def check_plugin(pm, name: str, options: dict[str, dict[str, Any]] | None = None) -> list[C.Result]:
-    """Every claim that applies to one plugin (each of its variants)."""
+    """Every family that applies to one plugin (each of its variants), in registry order."""
     rows: list[C.Result] = []
-    is_loss = bool(LOSS_HOOKS & set(pm.info(name).hooks))
+    fams = families()
     for probe in probes_for(pm, name, options):
-        run = _guarded(rows, probe)
-        if is_loss:
-            run(optimal_d.INFO, optimal_d.check)
-            run(criterion.INFO, criterion.check)
-            run(saturation.INFO, saturation.check)
-            run(disjoint.GRADIENT, _disjoint)
-            run(dirac.EIGEN, dirac.check)
-        elif dirac.penalty_regs(probe):  # a penalty plugin: Dirac-GAN with the default loss
-            run(dirac.EIGEN, lambda p: dirac.check(p, include_plain=False))
-        if probe.declarations(C.GradientPenalty):
-            run(wgan_gp.PENALTY, wgan_gp.check_penalty)
-        run(spectral.SIGMA, spectral.check)
+        for family in fams:
+            rows.extend(_guarded(family, probe))
     return rows
 
 
-def _guarded(rows: list[C.Result], probe: LossProbe):
-    """Run one check; a plugin whose hooks raise gets a FAIL row instead of ending the run."""
-
-    def run(info: C.ClaimInfo, check) -> None:
-        try:
-            out = check(probe)
-        except Exception as exc:  # third-party code may fail in any way
-            rows.append(C.result(info, probe.label, C.FAIL, "raised", "a result", "-",
-                                 note=f"{type(exc).__name__}: {exc}"))
-            return
-        rows.extend(out if isinstance(out, list) else [out])
-
-    return run
+def _guarded(family: Family, probe: LossProbe) -> list[C.Result]:
+    """One family on one probe; a plugin whose hooks raise (or return NaN) gets a FAIL row, not a crash."""
+    try:
+        if not family.applies(probe):
+            return []
+        out = family.run(probe)
+    except Exception as exc:  # third-party code may fail in any way
+        return [C.result(family.claims[0], probe.label, C.FAIL, "raised", "a result", "-",
+                         note=f"{type(exc).__name__}: {exc}")]
+    return out if isinstance(out, list) else [out]
 
 
-def _disjoint(probe: LossProbe) -> C.Result:
-    """Arjovsky's Example 1 in the form that applies: no gradient at D*, or W₁ for critics."""
-    if probe.not_separable() is None:
-        if probe.pointwise_min([0.75], [0.25]).unbounded[0]:
-            return disjoint.check_w1(probe)
-    return disjoint.check_gradient(probe)
+def declares_nothing(pm, name: str) -> bool:
+    return bool(LOSS_HOOKS & set(pm.info(name).hooks)) and "ganlab_claims" not in pm.info(name).hooks
 
 
 def verify(pm=None, plugins: Iterable[str] | None = None,
@@ -145,14 +130,17 @@ def verify(pm=None, plugins: Iterable[str] | None = None,
         why = f"add --plugin {stray[0]}" if plugins else f"{stray[0]} has nothing for ganlab verify to check"
         raise ConfigError(f"options given for {', '.join(stray)}, which is not verified; {why}")
     with _quiet_torch():
-        if not plugins:  # claims about the mathematics itself, independent of any plugin
-            report.results.append(disjoint.check_exact())
-            report.results.append(wgan_gp.check_critic())
+        if not plugins:  # facts about the mathematics itself, independent of any plugin
+            for family in families():
+                if family.standalone is not None:
+                    report.results.extend(family.standalone())
         for name in names:
             rows = check_plugin(pm, name, options)
             if not rows and plugins:
                 raise PluginError(f"plugin {name!r} has no loss hook and declares no claim: "
                                   "ganlab verify has nothing to check there")
             report.results.extend(rows)
+            if declares_nothing(pm, name):
+                report.undeclared.append(name)
     report.elapsed = time.perf_counter() - start
     return report

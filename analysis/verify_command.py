@@ -1,21 +1,29 @@
-"""Check each theory claim (optimal D, criterion at D*, saturation, disjoint supports,
-WGAN-GP, spectral norm, Dirac-GAN) against every built-in and installed plugin, or
-only the ones named. Exits 1 if any claim fails."""
+"""``ganlab verify``: check the theory claims numerically against the plugins' own code.
+
+The host's command line (``ganlab/cli.py``) adds ``--plugin/-p`` and ``-o``
+and calls :func:`add_arguments` and :func:`run`; this module does not import
+it (that import was a cycle).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 EXIT_FAILED = 1
+DESCRIPTION = ("Check each theory claim (generic checks of every separable loss, optimal D, criterion at D*, "
+               "saturation, disjoint supports, WGAN-GP, R1, spectral norm, Dirac-GAN) against every built-in "
+               "and installed plugin, or only the ones named. Exits 1 if any claim fails.")
 
 
-def add_arguments(p) -> None:
-    """Every verify option but --plugin and -o, which the ganlab CLI adds."""
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--plot", metavar="DIR", help="write figures (D* curves, saturation, Dirac-GAN) into DIR")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every verify option except ``--plugin/-p`` and ``-o``, which the host adds."""
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--plot", metavar="DIR", help="write figures (D* curves, saturation, Dirac-GAN) into DIR")
 
 
 def run(args) -> int:
+    """Run the suite for ``args.plugin`` (none: everything) with ``args.overrides`` (PLUGIN.KEY=VALUE)."""
     from ganlab.analysis import report as R
     from ganlab.analysis.suite import verify
     from ganlab.config import parse_overrides

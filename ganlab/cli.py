@@ -118,10 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_plugins)
     from ganlab.analysis import verify_command
 
-    p = sub.add_parser("verify", help="check theory claims numerically against the plugins' own code",
-                       description=verify_command.__doc__)
-    add_plugin_arguments(p, "check only plugin NAME (repeat to compose, e.g. a loss and a regularizer)",
-                         "set a plugin option of the checked selection")
+    p = sub.add_parser("verify", help="check GAN theory claims numerically against the plugins' own loss code",
+                       description=verify_command.DESCRIPTION)
+    add_plugin_arguments(p, "verify only this plugin (repeat for several); default: every plugin",
+                         "check this option setting instead of the built-in variants")
     verify_command.add_arguments(p)
     p.set_defaults(handler=verify_command.run)
     return parser

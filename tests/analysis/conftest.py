@@ -125,3 +125,8 @@ def helpers():
     return types.SimpleNamespace(plugin=plugin, swapped_lsgan=swapped_lsgan,
                                  minimax_labelled_non_saturating=minimax_labelled_non_saturating,
                                  batch_norm_gp=batch_norm_gp, load_ragan=load_ragan)
+
+
+# The suite runs with --import-mode=importlib, so test modules are not on
+# sys.path: wrong_plugins.py, beside them, is made importable here.
+sys.path.insert(0, str(Path(__file__).resolve().parent))

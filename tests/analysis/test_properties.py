@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from ganlab.analysis import criterion, dirac, disjoint, wgan_gp
+from ganlab.analysis import criterion, dirac, disjoint, solver
+from ganlab.analysis import gradient_penalty_checks as gp_checks
 from ganlab.analysis.densities import Mixture, jsd, quad, total_variation
 from ganlab.analysis.probe import LossProbe, implements
 from ganlab.manager import make_plugin_manager
@@ -54,7 +55,7 @@ log_ratios = st.floats(-7.0, 7.0)  # r = p_d/p_g from 1e-3 to 1e3
 @given(log_ratios)
 def test_gan_optimal_d_is_log_ratio(log_r):
     r = np.exp(log_r)
-    opt = LossProbe(PM, ["gan"]).pointwise_min([r / (1 + r)], [1 / (1 + r)])
+    opt = solver.pointwise_min(LossProbe(PM, ["gan"]), [r / (1 + r)], [1 / (1 + r)])
     # The root of G(t) = σ(t) - p_d/(p_d+p_g) is located to float error of G
     # (~1e-16) over G' = σ'(t*) ≥ 1e-3 here: 1e-13; 1e-9 leaves margin.
     assert opt.interior[0]
@@ -67,7 +68,7 @@ def test_lsgan_optimal_d_for_any_coding(coding, log_r):
     a, b, _ = coding
     r = np.exp(log_r)
     pd, pg = r / (1 + r), 1 / (1 + r)
-    opt = lsgan(*coding).pointwise_min([pd], [pg])
+    opt = solver.pointwise_min(lsgan(*coding), [pd], [pg])
     # Strictly convex with curvature p_d+p_g = 1: bisection to 4 ulps of |t| ≤ 5,
     # plus G's rounding (~1e-15 over curvature 1): 1e-12 leaves a 100x margin.
     assert opt.interior[0]
@@ -160,9 +161,9 @@ def test_criterion_never_below_its_value_at_p_g_equal_p_d(p, q, name):
 @given(st.lists(st.floats(-10.0, 10.0), min_size=1, max_size=16), st.floats(-2.0, 2.0))
 def test_generator_gradients(logits, c):
     l = np.array(logits)
-    ns = LossProbe(PM, ["gan"]).dphi_g(l)
-    mm = LossProbe(PM, ["gan"], {"gan": {"generator_loss": "minimax"}}).dphi_g(l)
-    ls = lsgan(0.0, 1.0, c).dphi_g(l)
+    ns = solver.dphi_g(LossProbe(PM, ["gan"]), l)
+    mm = solver.dphi_g(LossProbe(PM, ["gan"], {"gan": {"generator_loss": "minimax"}}), l)
+    ls = solver.dphi_g(lsgan(0.0, 1.0, c), l)
     # float64 autograd against the closed forms: a few ulps (1e-12 relative margin).
     assert np.allclose(ns, expit(l) - 1, rtol=0, atol=1e-12)
     assert np.allclose(mm, -expit(l), rtol=0, atol=1e-12)
@@ -212,9 +213,9 @@ def test_nearly_disjoint_gaussians_saturate_gan(theta, eps):
 @settings(max_examples=10)
 @given(mixtures(2), mixtures(2))
 def test_optimal_w1_critic_has_unit_slope(p, q):
-    out = wgan_gp.optimal_critic(p, q)
+    out = gp_checks.optimal_critic(p, q)
     gap, h = out["cdf_gap"], np.diff(out["x"])
-    big = np.abs(gap) > 1e-6  # see wgan_gp.check_critic for both bounds
+    big = np.abs(gap) > 1e-6  # see gp_checks.check_critic for both bounds
     assert np.all(np.abs(out["slope"][big] - np.sign(gap[big])) <= 1e-8)
     allowed = np.sum(2 * h[~big] * np.abs(gap[~big])) + 1e-12
     assert abs(out["value"] - out["w1_discrete"]) <= allowed
@@ -228,7 +229,7 @@ def test_gradient_penalty_is_lambda_times_squared_excess(slope, angle, seed):
     g = torch.Generator().manual_seed(seed)
     real, fake = torch.randn(8, 2, generator=g, dtype=torch.float64), torch.randn(8, 2, generator=g, dtype=torch.float64)
     w = slope * torch.tensor([np.cos(angle), np.sin(angle)], dtype=torch.float64)
-    value = wgan_gp._penalty(reg, wgan_gp._Linear(w), real, fake)
+    value = gp_checks._penalty(reg, gp_checks._Linear(w), real, fake)
     lam = probe.options["wgan-gp"].weight
     # Every per-sample norm equals the slope; float64 norm and square: 1e-12 relative.
     assert value == pytest.approx(lam * (slope - 1) ** 2, abs=1e-12 * (1 + lam * (slope - 1) ** 2))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ganlab.analysis import claims as C
-from ganlab.analysis import criterion, optimal_d, saturation, wgan_gp
+from ganlab.analysis import criterion, optimal_d, saturation
+from ganlab.analysis import gradient_penalty_checks as gp_checks
 from ganlab.analysis.probe import LossProbe
 from ganlab.analysis.suite import verify
 
@@ -58,23 +59,23 @@ def test_gradient_penalty_with_a_wrong_declared_weight_fails(fresh_pm, helpers):
     fresh_pm.add_plugin(helpers.plugin(
         ganlab_regularizer=lambda: plugin_gp.GradientPenalty(weight=5.0),
         ganlab_claims=lambda: C.GradientPenalty(weight=10.0)), "half-gp", source="test")
-    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["half-gp"]))
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["half-gp"]))
     assert row.status == C.FAIL and "GP(2u) = 5" in row.note
 
 
 def test_penalty_is_taken_from_the_declaring_plugin(fresh_pm, helpers):
     # Another active plugin's penalty must not stand in for the declared one.
     fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
-    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["bad-gp", "r1"]))
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["bad-gp", "r1"]))
     assert row.status == C.FAIL and "GP(unit linear critic)" in row.note
 
 
 def test_batch_wide_gradient_norm_fails(fresh_pm, helpers):
     fresh_pm.add_plugin(helpers.batch_norm_gp(), "bad-gp", source="test")
-    row = wgan_gp.check_penalty(LossProbe(fresh_pm, ["bad-gp"]))
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["bad-gp"]))
     assert row.status == C.FAIL
     assert "GP(unit linear critic)" in row.note  # sees √B instead of 1
-    assert wgan_gp.check_penalty(LossProbe(fresh_pm, ["wgan-gp"])).status == C.PASS
+    assert gp_checks.check_penalty(LossProbe(fresh_pm, ["wgan-gp"])).status == C.PASS
 
 
 def test_whole_suite_reports_failure_for_wrong_plugins(fresh_pm, helpers):
@@ -124,3 +125,30 @@ def test_a_plugin_that_raises_gets_fail_rows_not_a_crash(fresh_pm, helpers):
     report = verify(fresh_pm, ["crashy"])
     assert not report.ok
     assert any(r.status == C.FAIL and "boom" in r.note for r in report.results)
+
+
+def test_r1_on_fakes_fails_and_r1_passes(fresh_pm, monkeypatch, capsys):
+    import wrong_plugins as W
+    from ganlab.cli import main
+
+    fresh_pm.add_plugin(W.r1_on_fakes(), "r1-fakes", source="test")
+    monkeypatch.setattr("ganlab.manager.make_plugin_manager", lambda *a, **k: fresh_pm)
+    assert main(["verify", "--plugin", "r1-fakes"]) == 1
+    out = capsys.readouterr().out
+    assert "penalty on the fakes" in out
+    assert _status(verify(fresh_pm, ["r1"]), "r1-real-only") == {C.PASS}
+
+
+def test_gradient_penalty_with_one_epsilon_per_batch_fails(fresh_pm, monkeypatch, capsys):
+    import wrong_plugins as W
+    from ganlab.cli import main
+
+    fresh_pm.add_plugin(W.shared_epsilon_gp(), "gp-shared", source="test")
+    monkeypatch.setattr("ganlab.manager.make_plugin_manager", lambda *a, **k: fresh_pm)
+    assert main(["verify", "--plugin", "gp-shared"]) == 1
+    out = capsys.readouterr().out
+    assert "for the whole batch" in out
+    # A linear critic cannot tell: the unit-slope penalty check passes the same plugin.
+    row = gp_checks.check_penalty(LossProbe(fresh_pm, ["gp-shared"]))
+    assert row.status == C.PASS
+    assert _status(verify(fresh_pm, ["wgan-gp"]), "wgan-gp-interpolates") == {C.PASS}

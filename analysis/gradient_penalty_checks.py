@@ -1,4 +1,4 @@
-"""Claim 5: WGAN-GP (Gulrajani et al. 2017, Prop. 1).
+"""WGAN-GP checks (Gulrajani et al. 2017, Prop. 1).
 
 Part 1 (mathematics, no plugin): for two 1-D distributions, the optimal
 critic of the W₁ dual, max Σ (p_d - p_g)_i f_i subject to
@@ -21,6 +21,7 @@ from scipy import optimize, stats
 
 from ganlab.analysis import claims as C
 from ganlab.analysis.densities import Mixture
+from ganlab.analysis.families import Family
 from ganlab.analysis.probe import DTYPE, LossProbe, implements
 from ganlab.regularizers import PenaltyBatch
 
@@ -85,7 +86,8 @@ def check_critic() -> C.Result:
         excess = max(excess, abs(out["value"] - out["w1_discrete"]) - allowed)
         data[name] = {k: out[k] for k in ("x", "f", "value", "w1_discrete")}
     ok = worst_slope <= 1e-8 and excess <= 0
-    return C.result(CRITIC, "scipy", C.PASS if ok else C.FAIL,
+    # No plugin is involved: information about the mathematics, never a PASS.
+    return C.result(CRITIC, "scipy", C.INFO if ok else C.FAIL,
                     f"max|f' - sign(F_g-F_d)| {C.fmt(worst_slope)}, |LP - W₁| beyond bound {C.fmt(max(excess, 0))}",
                     "f' = sign(F_g - F_d) (|f'| = 1); LP value = W₁ (scipy)",
                     "1e-8 slope; value: Σ 2h|ΔF| over cells with |ΔF| ≤ 1e-6", data=data)
@@ -159,3 +161,7 @@ def check_penalty(probe: LossProbe) -> C.Result:
                     "1e-12(1+|GP|)", note="; ".join(problems),
                     data={"unit": zero_unit, "distance": zero_dist, "slopes": slopes, "penalties": pens,
                           "expected": expected, "weight": lam})
+
+
+FAMILY = Family("gradient-penalty", (CRITIC, PENALTY), check_penalty,
+                lambda probe: bool(probe.declarations(C.GradientPenalty)), standalone=lambda: [check_critic()])
