@@ -25,6 +25,11 @@ BUILTINS = {
 # Active in every run: the datasets.
 ALWAYS_ACTIVE = ("data",)
 
+# What the conformance kit's tiny runs use: the default plugins' smallest settings,
+# an image dataset and a 2-D one that need no download.
+TINY_OPTIONS = {"mlp": {"g_hidden": (16,), "d_hidden": (16,)}, "data": {"toy_samples": 256}}
+TINY_DATA = {"image": "mnist-embedded", "points": "ring"}
+
 # Who answers a single-answer hook when no selected plugin does.
 DEFAULT_PROVIDERS = {
     "ganlab_generator": "mlp",

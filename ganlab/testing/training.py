@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import torch
 
+from ganlab.defaults import TINY_DATA, TINY_OPTIONS
 from ganlab.errors import GanlabError
 from ganlab.testing.results import CheckFailed, Results, num, require
 
@@ -33,15 +34,14 @@ class TrainContext:
             return self.data
         model_hooks = {"ganlab_generator", "ganlab_discriminator", "ganlab_conditioner"}
         needs_images = bool(model_hooks & self.hooks) or bool(self.with_plugins)
-        return "mnist-embedded" if needs_images else "ring"
+        return TINY_DATA["image" if needs_images else "points"]
 
     def setup(self):
         from ganlab.config import RunRequest
         from ganlab.runsetup import build_setup
 
         active = self.pm.select(self.plugins).active
-        tiny = {"mlp": {"g_hidden": (16,), "d_hidden": (16,)}, "data": {"toy_samples": 256}}
-        opts = {k: dict(v) for k, v in tiny.items() if k in active}
+        opts = {k: dict(v) for k, v in TINY_OPTIONS.items() if k in active}
         for plugin, values in self.options.items():
             opts.setdefault(plugin, {}).update(values)
         train = {"batch_size": 8, "latent_dim": 8, "steps": 1, "seed": 0, "device": "cpu",

@@ -54,3 +54,11 @@ def test_hook_is_implemented_in_some_test(name):
     pattern = re.compile(rf"(def {name}\(|\b{name}=)")
     users = [p for p in (REPO / "tests").rglob("test_*.py") if p.resolve() != this and pattern.search(p.read_text())]
     assert users, f"no test implements {name}"
+
+
+@pytest.mark.parametrize("name", HOOK_NAMES)
+def test_the_guide_gives_each_hook_its_exact_signature(name):
+    """The guide's hook table lists every argument of the spec, in order, and no other."""
+    args = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+    rows = re.findall(rf"^\| `{name}\(([^)]*)\)`", GUIDE.read_text(), re.MULTILINE)
+    assert rows == [args], f"the hook table in {GUIDE.name} should list `{name}({args})`"
