@@ -93,7 +93,7 @@ def ganlab_train_defaults():
 def ganlab_optimizer(params, train):
     # RMSprop rather than Adam: the paper saw Adam's momentum destabilise the
     # clipped critic. Seed 003 suggests SGD; RMSprop is the paper's choice.
-    return torch.optim.RMSprop(params, lr=train.lr)
+    return torch.optim.RMSprop(params, lr=train.lr, foreach=True)
 
 
 @hookimpl
