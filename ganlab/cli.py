@@ -19,7 +19,8 @@ from ganlab.manager import make_plugin_manager
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-METAVARS = {"betas": "B1,B2", "device": "{auto,cpu,cuda}", "data": "NAME|DIR", "data_root": "DIR"}
+METAVARS = {"betas": "B1,B2", "device": "{auto,cpu,cuda}", "data": "NAME|DIR", "data_root": "DIR",
+            "precision": "{fp32,bf16,fp16}", "compile": "BOOL"}
 DEFAULT_SHOWN = {"data_root": "$GANLAB_DATA or ~/.cache/ganlab/data"}
 
 
@@ -41,9 +42,10 @@ def _add_run_parser(sub) -> None:
     flags = p.add_argument_group("trainer settings")
     for name, f in TRAIN_FIELDS.items():
         default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        switch = {"nargs": "?", "const": "true"} if f.type is bool else {}  # --compile alone means true
         flags.add_argument(f"--{name.replace('_', '-')}", dest=f"train_{name}", default=None,
-                           metavar=METAVARS.get(name, f.type_name.upper()),
-                           help=f"{f.help} (default {DEFAULT_SHOWN.get(name, default)})")
+                           metavar=METAVARS.get(name, f.type_name.upper()), **switch,
+                           help=f"{f.help} (default {DEFAULT_SHOWN.get(name, str(default).lower())})")
     p.set_defaults(handler=cmd_run)
 
 

@@ -48,6 +48,10 @@ class TrainConfig:
     sample_every: int = field(default=500, metadata={"help": "steps between sample grids"})
     checkpoint_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
     log_every: int = field(default=10, metadata={"help": "steps between metrics rows"})
+    precision: Literal["fp32", "bf16", "fp16"] = field(
+        default="fp32", metadata={"help": "autocast G and D in bf16 or fp16 (with loss scaling); losses and "
+                                          "penalties stay fp32"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile G and D (slow start, faster steps)"})
 
     def __post_init__(self) -> None:
         positive = ("steps", "batch_size", "n_critic", "latent_dim", "sample_every", "checkpoint_every", "log_every")

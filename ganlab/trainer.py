@@ -24,6 +24,7 @@ from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
 from ganlab.checkpoint import CHECKPOINT_NAME, append_line, load_checkpoint, save_checkpoint, write_text_atomic
 from ganlab.datasets import Batcher
 from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
+from ganlab.precision import Precision
 from ganlab.regularizers import PenaltyBatch, Regularizer
 from ganlab.runsetup import RunSetup, build_optimizers
 
@@ -87,7 +88,7 @@ def _scores(module, x, labels) -> torch.Tensor:
     if out.dim() not in (1, 2) or (out.dim() == 2 and out.shape[1] != 1) or out.shape[0] != x.shape[0]:
         raise PluginError(f"the discriminator returned scores of shape {tuple(out.shape)}; "
                           f"expected ({x.shape[0]},) or ({x.shape[0]}, 1)")
-    return out.reshape(-1)
+    return out.reshape(-1).float()  # losses always see float32 scores
 
 
 def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -103,6 +104,13 @@ class Trainer:
         self.device, self.options, self.cond = setup.device, setup.options, setup.conditioner
         self.selection, self.hook = setup.selection, setup.selection.hook
         self.opt_g, self.opt_d = build_optimizers(setup)
+        self.precision = Precision(t.precision, self.device)
+        if self.device.type == "cuda":  # tensor cores want NHWC; a no-op for MLPs
+            for module in (self.G, self.D):
+                if any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in module.modules()):
+                    module.to(memory_format=torch.channels_last)
+        if t.compile:
+            compile_models(self.G, self.D, self.device, self.log)
         self.d_regs, self.g_regs = setup.regularizers_for("D"), setup.regularizers_for("G")
         self.g_needs_real = setup.selection.wants_argument("ganlab_g_loss", "real_scores")
         self._d_trainable = [p for p in self.D.parameters() if p.requires_grad]
@@ -163,10 +171,11 @@ class Trainer:
         """One step of D on a fresh real batch and fresh fakes."""
         real, real_labels = self.batcher.next()
         z, fake_labels = self.latent(self.train.batch_size)
-        with torch.no_grad():
+        with torch.no_grad(), self.precision.autocast():
             fake = self.generate(z, fake_labels)
-        real_scores = _scores(self.D, real, real_labels)
-        fake_scores = _scores(self.D, fake, fake_labels)
+        with self.precision.autocast():
+            real_scores = _scores(self.D, real, real_labels)
+            fake_scores = _scores(self.D, fake, fake_labels)
         loss = self.loss("ganlab_d_loss", real_scores=real_scores, fake_scores=fake_scores)
         penalties = self.penalties(self.d_regs, real=real, fake=fake, real_labels=real_labels,
                                    fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
@@ -178,9 +187,10 @@ class Trainer:
         """One step of G; ``real`` is D's last real batch (for relativistic losses and G-side penalties)."""
         z, fake_labels = self.latent(self.train.batch_size)
         with self._d_frozen():  # G's update needs no gradient for D's parameters
-            fake = self.generate(z, fake_labels)
-            fake_scores = _scores(self.D, fake, fake_labels)
-            real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
+            with self.precision.autocast():
+                fake = self.generate(z, fake_labels)
+                fake_scores = _scores(self.D, fake, fake_labels)
+                real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
             loss = self.loss("ganlab_g_loss", fake_scores=fake_scores, real_scores=real_scores)
             penalties = self.penalties(self.g_regs, real=real, fake=fake, real_labels=real_labels,
                                        fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
@@ -209,11 +219,15 @@ class Trainer:
         return loss
 
     def penalties(self, regs: list[Regularizer], **fields) -> dict[str, torch.Tensor]:
+        if not regs:
+            return {}
+        fields["fake"] = fields["fake"].float()  # penalties run in float32: a gradient norm is delicate
         batch = PenaltyBatch(**fields, discriminator=self.D, generator=self.G, step=self.step)
         out = {}
         for reg in regs:
             try:
-                value = reg.penalty(batch)
+                with self.precision.full():
+                    value = reg.penalty(batch)
             except GanlabError:
                 raise
             except Exception as exc:
@@ -230,14 +244,16 @@ class Trainer:
         bad = ~torch.isfinite(total.detach()) & (self._first_bad < 0)
         self._first_bad = torch.where(bad, self.step + 1, self._first_bad)
         opt.zero_grad(set_to_none=True)
-        total.backward()
+        self.precision.backward(player, total)
         if self.step == self.start_step and not any(p.grad is not None for p in module.parameters()):
             hook = f"ganlab_{player.lower()}_loss"
             raise PluginError(f"{hook} ({', '.join(self.selection.implementers(hook))}) gave {player} no "
                               f"gradient: its loss does not depend on {player}'s parameters, so {player} "
                               f"would never learn")
+        if measure:
+            self.precision.unscale(player, opt)
         norm = _grad_norm(module) if measure else None
-        opt.step()
+        self.precision.step(player, opt)
         for reg in regs:
             reg.after_step(module)
         return norm
@@ -272,6 +288,7 @@ class Trainer:
             "rng_noise": self.noise.get_state(),
             "batcher": self.batcher.state_dict(),
             "wall_time": self.wall_time(),
+            "scalers": self.precision.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -296,6 +313,7 @@ class Trainer:
                 self.batcher.load_state_dict(state["batcher"])
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             raise CheckpointError(f"the checkpoint does not fit this run: {str(exc).splitlines()[0]}") from None
+        self.precision.load_state_dict(state.get("scalers") or {})
         self.step = self.start_step = state["step"]
         self.wall_offset = float(state["wall_time"])
         if not same_device:
@@ -326,8 +344,10 @@ class Trainer:
         first_bad = int(self._first_bad)
         bad = []
         for name, module, opt in (("G", self.G, self.opt_g), ("D", self.D, self.opt_d)):
-            tensors = {f"{name}'s weights": list(module.parameters()),
-                       f"{name}'s gradients": [p.grad for p in module.parameters() if p.grad is not None],
+            # With loss scaling an overflowing gradient is expected: the scaler skips that step.
+            grads = [] if self.precision.scales_gradients else [p.grad for p in module.parameters()
+                                                                   if p.grad is not None]
+            tensors = {f"{name}'s weights": list(module.parameters()), f"{name}'s gradients": grads,
                        f"{name}'s optimizer state": [v for s in opt.state.values() for v in s.values()
                                                      if isinstance(v, torch.Tensor) and v.is_floating_point()]}
             bad += [what for what, ts in tensors.items() if ts and not _all_finite(ts)]
@@ -494,6 +514,14 @@ class Trainer:
             rate = (self.step - self.start_step) / max(time.perf_counter() - self._t0, 1e-9)
             parts = " ".join(f"{k}={v:.4f}" for k, v in shown.items())
             self.log(f"step {self.step}/{self.train.steps} {parts} ({rate:.1f} steps/s)")
+
+
+def compile_models(G: torch.nn.Module, D: torch.nn.Module, device: torch.device, log) -> None:
+    """``torch.compile`` both networks in place (state-dict keys stay as they are)."""
+    mode = "reduce-overhead" if device.type == "cuda" else None  # CUDA graphs for launch-bound nets
+    for module in (G, D):
+        module.compile(mode=mode, dynamic=False)
+    log(f"compiling G and D{' (' + mode + ')' if mode else ''}: the first steps are slow")
 
 
 def _all_finite(tensors: list[torch.Tensor]) -> bool:
