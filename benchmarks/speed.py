@@ -8,7 +8,9 @@ losses 1/2 E(D(x)-1)^2 + 1/2 E(D(G(z)))^2 and 1/2 E(D(G(z))-1)^2.
 The ganlab side runs ``Trainer.advance()``, exactly what ``ganlab run`` executes
 per step (hook calls, finiteness guard, metrics every 10 steps). They run in the
 same process, interleaved in blocks with alternating order, so machine noise
-hits both alike. Prints ms/step for each and their ratio (target: <= 1.02).
+hits both alike. Prints ms/step for each and their ratio (target: <= 0.77).
+The hand-written loop uses PyTorch's defaults (for-loop Adam); ganlab's default
+optimizer plugin uses the fused Adam kernel, the same arithmetic.
 
     python benchmarks/speed.py [--rounds 40] [--block 20] [--threads N]
 """
@@ -31,6 +33,7 @@ from ganlab.manager import make_plugin_manager  # noqa: E402
 from ganlab.run import prepare_run  # noqa: E402
 
 LATENT, BATCH = 96, 64
+TARGET = 0.77  # ganlab's step at most 0.77x the hand-written loop's (1.3x faster)
 
 
 def hand_written(images_uint8: torch.Tensor, seed: int):
@@ -99,11 +102,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--block", type=int, default=20, help="steps per timed block")
     parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; with 1, all work runs on this thread and its CPU time "
-                             "is immune to other processes on a shared machine")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default, as a user's loop gets); with 1, all work "
+                             "runs on this thread and its CPU time is immune to other processes")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         ours, images = ganlab_step(os.path.join(tmp, "run"), seed=0)
         baseline = hand_written(images, seed=0)
@@ -125,7 +129,7 @@ def main(argv=None) -> dict:
         ratio = statistics.median(ratios)
         print(f"{clock} time: hand-written {med['hand-written']:.3f} ms/step, ganlab {med['ganlab']:.3f} ms/step "
               f"(medians); ratio {ratio:.3f} (median of per-round ratios, "
-              f"min {min(ratios):.3f}, max {max(ratios):.3f}); target <= 1.02")
+              f"min {min(ratios):.3f}, max {max(ratios):.3f}); target <= {TARGET}")
         result[clock] = {"ms": med, "ratio": ratio}
     return result
 

@@ -13,9 +13,9 @@ import warnings
 from typing import Sequence
 
 from ganlab import __version__
-from ganlab.config import TRAIN_FIELDS, RunRequest, check_train_keys, load_config_file, parse_overrides
+from ganlab.config import TRAIN_FIELDS, RunRequest, check_train_keys, load_config_file, parse_overrides, resolve_train
 from ganlab.errors import GanlabError
-from ganlab.manager import make_plugin_manager
+from ganlab.manager import check_names_early, make_plugin_manager
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -60,9 +60,11 @@ def _request_from_args(args) -> RunRequest:
 
 
 def cmd_run(args) -> int:
+    request = _request_from_args(args)  # flag mistakes fail before plugins (and torch) are loaded
+    check_names_early([*request.plugins, *request.options])
+    resolve_train(request, [])  # the user's own trainer values, checked alone
     from ganlab.run import prepare_run
 
-    request = _request_from_args(args)  # flag mistakes fail before plugins are loaded
     pm = make_plugin_manager()
     trainer = prepare_run(pm, request, out=args.out, resume=args.resume, quiet=args.quiet)
     setup = trainer.setup

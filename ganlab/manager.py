@@ -137,10 +137,7 @@ class GanlabPluginManager(pluggy.PluginManager):
 
     def info(self, name: str) -> PluginInfo:
         if name not in self.infos:
-            names = self.available()
-            close = difflib.get_close_matches(name, names, n=len(names), cutoff=0.4)
-            ordered = close + [n for n in sorted(names) if n not in close]
-            raise PluginError(f"unknown plugin {name!r}; available: {', '.join(ordered)}")
+            raise unknown_plugin(name, self.available())
         info = self.infos[name]
         if not info.ok:
             raise PluginError(f"plugin {name!r} ({info.source}) is broken: {info.error}")
@@ -168,6 +165,28 @@ def make_plugin_manager(autoload: bool | None = None) -> GanlabPluginManager:
     if autoload:
         pm.load_entrypoints()
     return pm
+
+
+def unknown_plugin(name: str, names: list[str]) -> PluginError:
+    close = difflib.get_close_matches(name, names, n=len(names), cutoff=0.4)
+    ordered = close + [n for n in sorted(names) if n not in close]
+    return PluginError(f"unknown plugin {name!r}; available: {', '.join(ordered)}")
+
+
+def check_names_early(names: Iterable[str], autoload: bool | None = None) -> None:
+    """Refuse a name no plugin has, before any plugin (and torch) is imported: typos fail in a blink.
+
+    Built-ins come from the table of defaults and installed plugins from their
+    entry-point names; a name that exists but is broken is left to the manager.
+    """
+    if autoload is None:
+        autoload = os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in _YES
+    known = set(BUILTINS)
+    if autoload:
+        known |= {ep.name for ep in importlib.metadata.entry_points(group=ENTRYPOINT_GROUP)}
+    for name in names:
+        if name not in known:
+            raise unknown_plugin(name, sorted(known))
 
 
 def _import_guarded(load) -> tuple[Any, str | None]:

@@ -10,7 +10,7 @@ def test_speed_benchmark_runs_and_reports_both_sides(capsys):
     spec = importlib.util.spec_from_file_location("speed_benchmark", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.main(["--rounds", "2", "--block", "1", "--warmup", "1"])
+    result = module.main(["--rounds", "2", "--block", "1", "--warmup", "1", "--threads", "1"])
     assert set(result) == {"wall", "cpu"}
     for clock in result.values():
         assert set(clock["ms"]) == {"hand-written", "ganlab"} and all(v > 0 for v in clock["ms"].values())
