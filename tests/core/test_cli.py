@@ -104,3 +104,16 @@ def test_real_process_error_has_no_traceback(tmp_path):
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 2
     assert "unknown plugin 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["run", "--plugin", "lsgn"], ["run", "--steps", "0"],
+                                  ["run", "-o", "lsgn.a=1"], ["--help"]])
+def test_user_errors_and_help_never_import_torch(args):
+    """Typos fail in a blink: importing torch alone takes seconds."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ganlab.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')" % (args,))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().endswith("no torch"), out.stdout + out.stderr
