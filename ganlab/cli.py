@@ -67,11 +67,15 @@ def cmd_run(args) -> int:
 
     pm = make_plugin_manager()
     trainer = prepare_run(pm, request, out=args.out, resume=args.resume, quiet=args.quiet)
+    if not trainer.world.is_main:  # under torchrun, rank 0 speaks for the run
+        return 130 if trainer.fit() == "interrupted" else 0
     setup = trainer.setup
     print(f"ganlab {__version__}: plugins {', '.join(setup.plugins)} on {setup.device}")
     print(f"data: {setup.loaded.source}")
     if trainer.step:
         print(f"resuming at step {trainer.step} of {setup.train.steps}")
+    if trainer.world.active:
+        print(f"data-parallel over {trainer.world.size} ranks: {setup.train.batch_size} samples per rank and step")
     print(f"run folder: {trainer.run_dir}")
     status = trainer.fit()
     if status == "finished" and trainer.step == trainer.start_step:

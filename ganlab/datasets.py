@@ -181,10 +181,15 @@ class Batcher:
     same batches in the same order.
     """
 
-    def __init__(self, loaded: LoadedData, batch_size: int, device: torch.device, seed: int, labels: bool = True):
-        if batch_size > len(loaded):
+    def __init__(self, loaded: LoadedData, batch_size: int, device: torch.device, seed: int, labels: bool = True,
+                 shard: tuple[int, int] = (0, 1)):
+        # With ``shard = (rank, ranks)`` every rank shuffles alike and takes its slice of one
+        # global batch of ``batch_size * ranks`` (data-parallel training).
+        self.rank, self.ranks = shard
+        if batch_size * self.ranks > len(loaded):
             raise DataError(
                 f"--batch-size {batch_size} is larger than the dataset ({len(loaded)} samples)"
+                + (f" split over {self.ranks} ranks" if self.ranks > 1 else "")
             )
         self.loaded = loaded
         self.data = loaded.data.to(device)
@@ -201,12 +206,12 @@ class Batcher:
         self.pos = 0
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        n = len(self.data)
-        if self.perm is None or self.pos + self.batch_size > n:
+        n, step = len(self.data), self.batch_size * self.ranks
+        if self.perm is None or self.pos + step > n:
             self.perm = torch.randperm(n, generator=self.generator, device=self.data.device)
             self.pos = 0
-        idx = self.perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
+        idx = self.perm[self.pos : self.pos + step][self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+        self.pos += step
         x = self.loaded.to_model_range(self.data[idx])
         return x, (self.labels[idx] if self.labels is not None else None)
 

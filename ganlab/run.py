@@ -22,6 +22,7 @@ import torch
 from ganlab import __version__
 from ganlab.checkpoint import CHECKPOINT_NAME, write_text_atomic
 from ganlab.config import RunRequest, dump_run_config, load_config_file, resolve_config
+from ganlab.distributed import World, broadcast_object, world_from_env
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.manager import GanlabPluginManager
 from ganlab.runsetup import RunSetup, build_run
@@ -162,12 +163,15 @@ def _check_resume_request(run_dir: Path, request: RunRequest, out) -> None:
                           f"{what} cannot change (only --steps, the intervals and --device can)")
 
 
-def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: bool, log) -> Trainer:
+def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: bool, log,
+            world: World, announce) -> Trainer:
     lock = RunLock(run_dir).acquire()
     try:
         request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
         selection = pm.select(request.plugins)
-        trainer = Trainer(build_run(selection, resolve_config(selection, request)), run_dir, quiet=quiet, log=log)
+        setup = build_run(selection, resolve_config(selection, request))
+        announce(run_dir)
+        trainer = Trainer(setup, run_dir, quiet=quiet, log=log, world=world)
         trainer.resume()
         if trainer.train.steps < trainer.step:
             raise ConfigError(f"{run_dir} is at step {trainer.step}, beyond --steps {trainer.train.steps}; "
@@ -191,12 +195,47 @@ def prepare_run(
     """Resolve and build everything, create (or lock) the run folder, restore a checkpoint.
 
     The returned trainer holds the folder's lock until :meth:`Trainer.fit`
-    returns or :meth:`Trainer.close` is called.
+    returns or :meth:`Trainer.close` is called. Under ``torchrun`` rank 0 does
+    all of this and tells the other ranks which folder to follow.
     """
+    world = world_from_env()
+    if not world.is_main:
+        return _follow_rank_zero(pm, request, resume is not None, quiet, world)
+    announced: list[str] = []
+
+    def announce(run_dir: Path) -> None:
+        broadcast_object(world, str(run_dir))
+        announced.append(str(run_dir))
+
+    try:
+        return _prepare_main(pm, request, out, resume, quiet, log, world, announce)
+    except BaseException:
+        if world.active and not announced:
+            broadcast_object(world, None)  # the other ranks stop too, instead of waiting
+        raise
+
+
+def _follow_rank_zero(pm, request: RunRequest, resuming: bool, quiet: bool, world: World) -> Trainer:
+    """A rank other than 0: build the run rank 0 recorded, write nothing."""
+    run_dir = broadcast_object(world, None)
+    if run_dir is None:
+        raise ConfigError(f"rank 0 could not start the run (its message says why); rank {world.rank} stops too")
+    run_dir = Path(run_dir)
+    resumable = {k: v for k, v in request.train.items() if k in RESUMABLE_FLAGS}
+    request = load_config_file(run_dir / CONFIG_NAME).merged_with(RunRequest(train=resumable))
+    selection = pm.select(request.plugins)
+    trainer = Trainer(build_run(selection, resolve_config(selection, request)), run_dir, quiet=True,
+                      log=lambda *a: None, world=world)
+    if resuming:
+        trainer.resume()
+    return trainer
+
+
+def _prepare_main(pm, request: RunRequest, out, resume, quiet: bool, log, world: World, announce) -> Trainer:
     if resume is not None:
         run_dir = Path(resume)
         _check_resume_request(run_dir, request, out)
-        return _resume(pm, run_dir, request, quiet, log)
+        return _resume(pm, run_dir, request, quiet, log, world, announce)
     run_dir = Path(out) if out else default_run_dir(request.plugins)
     if run_dir.exists() and (not run_dir.is_dir() or not _is_empty(run_dir)):
         # Fail before the (possibly slow) set-up; claim_run_dir re-checks under the lock.
@@ -209,7 +248,8 @@ def prepare_run(
     setup = build_run(selection, resolve_config(selection, request))
     run_dir, lock, created = claim_run_dir(run_dir, run_config_text(setup), explicit=out is not None)
     try:
-        trainer = Trainer(setup, run_dir, quiet=quiet, log=log)
+        announce(run_dir)
+        trainer = Trainer(setup, run_dir, quiet=quiet, log=log, world=world)
     except BaseException:
         remove_new_run(run_dir, created)
         lock.release()

@@ -23,6 +23,7 @@ import torch
 from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
 from ganlab.checkpoint import CHECKPOINT_NAME, append_line, load_checkpoint, save_checkpoint, write_text_atomic
 from ganlab.datasets import Batcher
+from ganlab.distributed import World, any_rank, mean_over_ranks, wrap
 from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
 from ganlab.precision import Precision
 from ganlab.regularizers import PenaltyBatch, Regularizer
@@ -64,13 +65,15 @@ class StepStats:
     grad_norm_d: torch.Tensor | None = None
     grad_norm_g: torch.Tensor | None = None
 
-    def values(self) -> dict[str, float | None]:
+    def values(self, average=None) -> dict[str, float | None]:
+        """The numbers as floats; ``average`` (a collective) makes them means over all ranks."""
         named = {"d_loss": self.d_loss, "g_loss": self.g_loss,
                  **{f"penalty/{k}": v for k, v in self.penalties.items()},
                  "real_score": self.real_score, "fake_score": self.fake_score,
                  "grad_norm_g": self.grad_norm_g, "grad_norm_d": self.grad_norm_d}
         present = {k: v for k, v in named.items() if v is not None}
-        numbers = torch.stack([v.detach().float().reshape(()) for v in present.values()]).tolist()  # one sync
+        stacked = torch.stack([v.detach().float().reshape(()) for v in present.values()])
+        numbers = (average(stacked) if average else stacked).tolist()  # one sync
         return {k: None for k in named} | dict(zip(present, numbers))
 
 
@@ -97,8 +100,8 @@ def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
 
 
 class Trainer:
-    def __init__(self, setup: RunSetup, run_dir: Path, quiet: bool = False, log=print):
-        self.setup, self.run_dir, self.quiet, self.log = setup, Path(run_dir), quiet, log
+    def __init__(self, setup: RunSetup, run_dir: Path, quiet: bool = False, log=print, world: World = World()):
+        self.setup, self.run_dir, self.quiet, self.log, self.world = setup, Path(run_dir), quiet, log, world
         self.train = t = setup.train
         self.G, self.D = setup.generator, setup.discriminator
         self.device, self.options, self.cond = setup.device, setup.options, setup.conditioner
@@ -114,7 +117,12 @@ class Trainer:
         self.d_regs, self.g_regs = setup.regularizers_for("D"), setup.regularizers_for("G")
         self.g_needs_real = setup.selection.wants_argument("ganlab_g_loss", "real_scores")
         self._d_trainable = [p for p in self.D.parameters() if p.requires_grad]
-        self.batcher = Batcher(setup.loaded, t.batch_size, self.device, seed=t.seed, labels=self.cond is not None)
+        self.batcher = Batcher(setup.loaded, t.batch_size, self.device, seed=t.seed, labels=self.cond is not None,
+                               shard=(world.rank, world.size))
+        # The networks as trained: in DDP under torchrun (gradients averaged over ranks), else as built.
+        self.G_train, self.D_train = wrap(self.G, world, self.device), wrap(self.D, world, self.device)
+        if world.rank:  # the same initial weights (seeded alike), but each rank its own dropout and penalty draws
+            torch.manual_seed(t.seed + 7919 * world.rank)
         self.noise = torch.Generator(device=self.device).manual_seed(t.seed + 1)
         self.fixed_z, self.fixed_labels = self._fixed_inputs(t.seed + 2)
         self.metrics_path, self.eval_path = self.run_dir / METRICS_NAME, self.run_dir / EVAL_NAME
@@ -141,12 +149,15 @@ class Trainer:
         return z.to(self.device), (labels.to(self.device) if labels is not None else None)
 
     def latent(self, n: int):
-        z = torch.randn(n, self.train.latent_dim, generator=self.noise, device=self.device)
-        labels = self.cond.sample_labels(n, self.noise, self.device) if self.cond is not None else None
+        """This rank's slice of ``n`` x ranks draws: every rank draws the global batch alike."""
+        total, mine = n * self.world.size, slice(self.world.rank * n, (self.world.rank + 1) * n)
+        z = torch.randn(total, self.train.latent_dim, generator=self.noise, device=self.device)[mine]
+        labels = self.cond.sample_labels(total, self.noise, self.device)[mine] if self.cond is not None else None
         return z, labels
 
-    def generate(self, z, labels):
-        return self.G(z) if labels is None else self.G(z, labels)
+    def generate(self, z, labels, G=None):
+        G = G or self.G
+        return G(z) if labels is None else G(z, labels)
 
     # -- one step -------------------------------------------------------------
 
@@ -172,10 +183,10 @@ class Trainer:
         real, real_labels = self.batcher.next()
         z, fake_labels = self.latent(self.train.batch_size)
         with torch.no_grad(), self.precision.autocast():
-            fake = self.generate(z, fake_labels)
+            fake = self.generate(z, fake_labels, self.G_train)
         with self.precision.autocast():
-            real_scores = _scores(self.D, real, real_labels)
-            fake_scores = _scores(self.D, fake, fake_labels)
+            real_scores = _scores(self.D_train, real, real_labels)
+            fake_scores = _scores(self.D_train, fake, fake_labels)
         loss = self.loss("ganlab_d_loss", real_scores=real_scores, fake_scores=fake_scores)
         penalties = self.penalties(self.d_regs, real=real, fake=fake, real_labels=real_labels,
                                    fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
@@ -188,7 +199,7 @@ class Trainer:
         z, fake_labels = self.latent(self.train.batch_size)
         with self._d_frozen():  # G's update needs no gradient for D's parameters
             with self.precision.autocast():
-                fake = self.generate(z, fake_labels)
+                fake = self.generate(z, fake_labels, self.G_train)
                 fake_scores = _scores(self.D, fake, fake_labels)
                 real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
             loss = self.loss("ganlab_g_loss", fake_scores=fake_scores, real_scores=real_scores)
@@ -315,6 +326,8 @@ class Trainer:
             raise CheckpointError(f"the checkpoint does not fit this run: {str(exc).splitlines()[0]}") from None
         self.precision.load_state_dict(state.get("scalers") or {})
         self.step = self.start_step = state["step"]
+        if self.world.rank:  # rank 0's dropout stream came with the checkpoint: other ranks draw their own
+            torch.manual_seed(self.train.seed + 7919 * self.world.rank + self.step)
         self.wall_offset = float(state["wall_time"])
         if not same_device:
             # Generator states of one device type cannot seed another: continue, but not bit for bit.
@@ -327,7 +340,7 @@ class Trainer:
     def resume(self) -> None:
         # RNG states must stay on the CPU; modules and optimizers move tensors themselves.
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, "cpu"))
-        for path in (self.metrics_path, self.eval_path):
+        for path in (self.metrics_path, self.eval_path) if self.world.is_main else ():
             if path.is_file():  # drop rows logged after the checkpoint, and a line torn by a crash
                 kept = [line for line in path.read_text().splitlines() if _row_step(line) <= self.step]
                 write_text_atomic(path, "".join(line + "\n" for line in kept))
@@ -369,12 +382,15 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         self.check_finite()
-        save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+        if self.world.is_main:
+            save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
 
     # -- artifacts ------------------------------------------------------------
 
     @torch.no_grad()
-    def save_samples(self) -> Path:
+    def save_samples(self) -> Path | None:
+        if not self.world.is_main:
+            return None
         was_training = self.G.training
         self.G.eval()
         try:
@@ -415,7 +431,8 @@ class Trainer:
         self.step += 1
         if not log_now:
             return None
-        record = {"step": self.step, **stats.values(), "time": round(self.wall_time(), 3)}
+        average = (lambda t: mean_over_ranks(self.world, t)) if self.world.active else None
+        record = {"step": self.step, **stats.values(average), "time": round(self.wall_time(), 3)}
         self.check_finite(record)
         return record
 
@@ -424,14 +441,15 @@ class Trainer:
 
         t = self.train
         self._t0 = time.perf_counter()
-        bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True)
+        main = self.world.is_main  # only rank 0 writes the run folder
+        bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet or not main, unit="step", dynamic_ncols=True)
         status = "failed"
         try:
             with self._stop_signals():
-                while self.step < t.steps and not self.stop_requested:
+                while self.step < t.steps and not self._stopping():
                     record = self.advance()
                     bar.update(1)
-                    if record is not None:
+                    if record is not None and main:
                         append_line(self.metrics_path, strict_json(record))
                         self._show(bar, record)
                         self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
@@ -452,6 +470,15 @@ class Trainer:
                 self.close()
         return status
 
+    def _stopping(self) -> bool:
+        """A stop request; under torchrun the ranks agree on it at logging steps, so all stop together."""
+        if not self.world.active:
+            return self.stop_requested
+        if self.step % self.train.log_every:
+            return False
+        self.stop_requested = any_rank(self.world, self.stop_requested, self.device)
+        return self.stop_requested
+
     def close(self) -> None:
         """Release the run folder for other processes (fit does this when training stops)."""
         if self.lock is not None:
@@ -461,6 +488,8 @@ class Trainer:
     def _finish(self, status: str) -> None:
         """The loss plot and the end-of-run hook; when the run already failed, the first error wins."""
         failing = status == "failed"
+        if not self.world.is_main:
+            return
         try:
             plot_losses(self.metrics_path, self.run_dir / "losses.png")
             self._observe("ganlab_on_run_end", run_dir=self.run_dir, step=self.step, status=status)
