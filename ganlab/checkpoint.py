@@ -7,6 +7,7 @@ file it would have replaced is left as it was.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -92,7 +93,15 @@ def append_line(path: Path, line: str) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    write_atomic(path, lambda fh: torch.save({"format": FORMAT, **state}, fh))
+    # Serialized in memory first: torch.save's zip writer turns a failed write (a full disk, a
+    # file-size limit) into a RuntimeError without the OSError, so writing the bytes ourselves
+    # is what lets a full disk be reported as one RunWriteError naming the file.
+    def write(fh) -> None:
+        buffer = io.BytesIO()
+        torch.save({"format": FORMAT, **state}, buffer)
+        fh.write(buffer.getbuffer())
+
+    write_atomic(path, write)
 
 
 def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
