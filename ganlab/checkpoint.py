@@ -43,10 +43,17 @@ class RunWriteError(GanlabError):
 
 
 def _write_error(path: Path, exc: OSError) -> RunWriteError:
-    why = exc.strerror or str(exc)
-    kept = " The previous checkpoint is intact." if path.name == CHECKPOINT_NAME else ""
-    return RunWriteError(f"cannot write {path}: {why}.{kept} Free space (or raise the file-size limit), "
-                         f"then continue with --resume {path.parent if path.name == CHECKPOINT_NAME else '...'}")
+    why = f"cannot write {path}: {exc.strerror or exc}. "
+    fix = "Free space (or raise the file-size limit), then "
+    # The run folder: the file's own, or the one above (samples/).
+    run_dir = next((d for d in (path.parent, path.parent.parent) if (d / CHECKPOINT_NAME).is_file()), None)
+    if run_dir is not None:
+        kept = "The previous checkpoint is intact. " if path.name == CHECKPOINT_NAME else ""
+        return RunWriteError(f"{why}{kept}{fix}continue with --resume {run_dir}")
+    if path.name == CHECKPOINT_NAME:  # never claim a checkpoint that was not written
+        return RunWriteError(f"{why}No checkpoint was written yet, so there is nothing to resume. "
+                             f"{fix}start the run again")
+    return RunWriteError(f"{why}{fix}try again")
 
 
 def write_atomic(path: Path, write) -> None:
