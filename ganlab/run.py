@@ -152,6 +152,8 @@ def _check_resume_request(run_dir: Path, request: RunRequest, out) -> None:
     if not (run_dir / CONFIG_NAME).is_file():
         raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME}); check --resume")
     if not (run_dir / CHECKPOINT_NAME).is_file():
+        if (run_dir / LOCK_NAME).exists():
+            RunLock(run_dir).acquire().release()  # still training its first steps: say so, not "stopped"
         raise CheckpointError(f"{run_dir} stopped before its first checkpoint, so there is nothing to "
                               f"resume; start it again with --config {run_dir / CONFIG_NAME} --out NEW_DIR")
     changed = sorted(set(request.train) - RESUMABLE_FLAGS)
