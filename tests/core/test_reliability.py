@@ -187,6 +187,20 @@ def test_failed_loss_plot_keeps_the_previous_one(run_copy, monkeypatch):
     assert no_temp_files(run_copy)
 
 
+def test_disk_full_at_the_first_checkpoint_claims_no_checkpoint(tmp_path, monkeypatch, capsys):
+    def disk_full(obj, fh):
+        fh.write(b"PK half a zip")
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    out = tmp_path / "r"
+    assert main(["run", "--plugin", "lsgan", *TINY, "--steps", "2", "--out", str(out)]) == 2
+    message = one_error(capsys)
+    assert f"cannot write {out / 'checkpoint.pt'}: File too large" in message
+    assert "No checkpoint was written yet" in message and "intact" not in message and "--resume" not in message
+    assert not (out / "checkpoint.pt").exists() and no_temp_files(out)
+
+
 # --- 4. non-finite optimizer state ------------------------------------------------------
 
 

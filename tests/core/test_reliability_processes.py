@@ -107,7 +107,8 @@ def test_run_folder_in_use_is_refused_to_another_process(run_copy, tmp_path):
                                           tmp_path / "fresh" / "config.toml")}
     attempts = [["run", "--resume", str(run_copy), "--steps", "6", "--quiet"],
                 ["run", "--plugin", "lsgan", *TINY, "--out", str(run_copy)],
-                ["run", "--plugin", "lsgan", *TINY, "--out", str(tmp_path / "fresh")]]
+                ["run", "--plugin", "lsgan", *TINY, "--out", str(tmp_path / "fresh")],
+                ["run", "--resume", str(tmp_path / "fresh"), "--quiet"]]  # training, not "stopped"
     script = ("import sys\nfrom ganlab.cli import main\n"
               f"for args in {attempts!r}:\n    print('rc', main(args), flush=True)\n")
     try:
@@ -115,9 +116,9 @@ def test_run_folder_in_use_is_refused_to_another_process(run_copy, tmp_path):
                                cwd=tmp_path, timeout=DEADLINE)
     finally:
         resumed.close(), fresh.close()
-    assert other.stdout.split() == ["rc", "2"] * 3, other.stdout + other.stderr
+    assert other.stdout.split() == ["rc", "2"] * 4, other.stdout + other.stderr
     lines = error_lines(other.stderr)
-    assert len(lines) == 3 and "Traceback" not in other.stderr
+    assert len(lines) == 4 and "Traceback" not in other.stderr
     for line in lines:
         assert f"is in use by another ganlab process (pid {os.getpid()})" in line and "delete" not in line, line
     assert {p: p.read_bytes() for p in before} == before
