@@ -195,7 +195,7 @@ class Trainer:
             loss = getattr(self.hook, hook_name)(options=self.options, **scores)
         except GanlabError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
             raise PluginError(f"plugin {who!r} failed in {hook_name} at step {self.step + 1}: "
                               f"{type(exc).__name__}: {exc}") from exc
         if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
@@ -216,7 +216,7 @@ class Trainer:
                 value = reg.penalty(batch)
             except GanlabError:
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
                 raise PluginError(f"regularizer {reg.name!r} ({self.setup.owners.get(reg.name, '?')}) failed "
                                   f"in penalty at step {self.step + 1}: {type(exc).__name__}: {exc}") from exc
             if value is not None:
@@ -456,7 +456,7 @@ class Trainer:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
             except GanlabError:
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name} at step {self.step}: "
                                   f"{type(exc).__name__}: {exc}") from exc
 
