@@ -13,6 +13,7 @@ import errno
 import json
 import shutil
 import signal
+import sys
 import textwrap
 import tomllib
 import types
@@ -328,6 +329,12 @@ G_SIDE = torch.nn.Parameter(torch.ones(()))
      ["ganlab_g_loss (bad)", "no gradient path to G"]),
     ("ganlab_on_log", lambda: lambda step, record: 1 / 0,
      ["plugin 'bad' failed in ganlab_on_log at step 1: ZeroDivisionError"]),
+    ("ganlab_d_loss", lambda: lambda real_scores, fake_scores: sys.exit(0),  # not a successful run
+     ["plugin 'bad' failed in ganlab_d_loss at step 1: SystemExit: 0"]),
+    ("ganlab_generator", lambda: lambda data, latent_dim: int("layer"),
+     ["plugin 'bad' failed in ganlab_generator: ValueError"]),
+    ("ganlab_optimizer", lambda: lambda player, params: sys.exit("no optimizer"),
+     ["plugin 'bad' failed in ganlab_optimizer for G: SystemExit: no optimizer"]),
 ])
 def test_plugin_failure_is_one_message_naming_plugin_and_hook(tmp_path, monkeypatch, capsys, hook_name, make,
                                                               needles):
