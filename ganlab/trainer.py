@@ -469,7 +469,10 @@ class Trainer:
                 raise KeyboardInterrupt
             self.stop_requested = True
             name = "interrupt" if signum == signal.SIGINT else "SIGTERM"
-            self.log(f"\n{name}: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+            try:
+                self.log(f"\n{name}: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+            except RuntimeError:  # the signal came while the run was printing: a re-entrant print fails
+                pass  # the notice is lost, the checkpoint is not
 
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
