@@ -297,6 +297,37 @@ def test_resume_into_another_out_is_refused(run_copy, tmp_path, capsys):
     assert not other.exists()
 
 
+# --- 9. (the rest, with real processes, is in test_reliability_processes.py) ---------------------
+
+
+def test_ctrl_c_while_the_run_prints_still_saves(pm, tmp_path):
+    """The notice printed from the signal handler may hit a print in progress (a re-entrant write)."""
+    import os
+
+    from ganlab.config import RunRequest
+    from ganlab.run import prepare_run
+
+    printing = []
+
+    def log(line=""):
+        if printing:  # what a BufferedWriter does when a signal handler prints during a print
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stdout>'>")
+        printing.append(line)
+        try:
+            if line.startswith("step 2/"):
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C mid-print
+                printing.append("the handler has run")  # (signals are handled between bytecodes)
+        finally:
+            printing.clear()
+
+    request = RunRequest(["lsgan"], {"data": "ring", "batch_size": 8, "steps": 6, "log_every": 1,
+                                     "sample_every": 1000, "device": "cpu"},
+                         {"data": {"toy_samples": "256"}, "mlp": {"g_hidden": "8", "d_hidden": "8"}})
+    trainer = prepare_run(pm, request, out=tmp_path / "r", quiet=True, log=log)
+    assert trainer.fit() == "interrupted"
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 2
+
+
 # --- 10. plugin failures: one message naming the plugin and the hook ----------------------------
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import queue
 import resource
-import shutil
 import signal
 import subprocess
 import sys
