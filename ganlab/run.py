@@ -170,10 +170,11 @@ def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: 
         request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
         selection = pm.select(request.plugins)
         trainer = Trainer(build_run(selection, resolve_config(selection, request)), run_dir, quiet=quiet, log=log)
-        trainer.resume()
-        if trainer.train.steps < trainer.step:
+        trainer.restore()
+        if trainer.train.steps < trainer.step:  # refused before any file of the run changes
             raise ConfigError(f"{run_dir} is at step {trainer.step}, beyond --steps {trainer.train.steps}; "
                               f"give --steps {trainer.step} or more to continue it")
+        trainer.trim_logs()
         write_text_atomic(run_dir / CONFIG_NAME, run_config_text(trainer.setup))
     except BaseException:
         lock.release()

@@ -307,8 +307,16 @@ class Trainer:
             self.batcher.reseed(self.train.seed + self.step)
 
     def resume(self) -> None:
+        self.restore()
+        self.trim_logs()
+
+    def restore(self) -> None:
+        """Load the run's checkpoint; no file of the run changes."""
         # RNG states must stay on the CPU; modules and optimizers move tensors themselves.
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, "cpu"))
+
+    def trim_logs(self) -> None:
+        """Drop log rows written after the checkpoint (they will be written again)."""
         for path in (self.metrics_path, self.eval_path):
             if path.is_file():  # drop rows logged after the checkpoint, and a line torn by a crash
                 kept = [line for line in path.read_text().splitlines() if _row_step(line) <= self.step]
