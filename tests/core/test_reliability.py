@@ -284,6 +284,8 @@ def test_impossible_sizes_are_refused_before_anything_is_written(tmp_path, capsy
 
 
 def test_resume_below_the_saved_step_is_refused_and_changes_nothing(run_copy, capsys):
+    with open(run_copy / "metrics.jsonl", "a") as fh:  # rows of steps after the checkpoint, as a crash leaves
+        fh.write('{"step": 3, "d_loss": 1e30}\n{"step": 4, "d_lo')
     files = {name: (run_copy / name).read_bytes() for name in ("config.toml", "metrics.jsonl", "checkpoint.pt")}
     assert main(["run", "--resume", str(run_copy), "--steps", "1", "--quiet"]) == 2
     assert "at step 2, beyond --steps 1" in one_error(capsys)
