@@ -1,5 +1,9 @@
 import sys
 
-from ganlab.cli import main
+try:
+    from ganlab.cli import main
+except KeyboardInterrupt:  # Ctrl-C while ganlab itself is still importing
+    print("\nganlab: aborted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

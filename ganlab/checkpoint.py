@@ -7,6 +7,7 @@ file it would have replaced is left as it was.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -42,10 +43,17 @@ class RunWriteError(GanlabError):
 
 
 def _write_error(path: Path, exc: OSError) -> RunWriteError:
-    why = exc.strerror or str(exc)
-    kept = " The previous checkpoint is intact." if path.name == CHECKPOINT_NAME else ""
-    return RunWriteError(f"cannot write {path}: {why}.{kept} Free space (or raise the file-size limit), "
-                         f"then continue with --resume {path.parent if path.name == CHECKPOINT_NAME else '...'}")
+    why = f"cannot write {path}: {exc.strerror or exc}. "
+    fix = "Free space (or raise the file-size limit), then "
+    # The run folder: the file's own, or the one above (samples/).
+    run_dir = next((d for d in (path.parent, path.parent.parent) if (d / CHECKPOINT_NAME).is_file()), None)
+    if run_dir is not None:
+        kept = "The previous checkpoint is intact. " if path.name == CHECKPOINT_NAME else ""
+        return RunWriteError(f"{why}{kept}{fix}continue with --resume {run_dir}")
+    if path.name == CHECKPOINT_NAME:  # never claim a checkpoint that was not written
+        return RunWriteError(f"{why}No checkpoint was written yet, so there is nothing to resume. "
+                             f"{fix}start the run again")
+    return RunWriteError(f"{why}{fix}try again")
 
 
 def write_atomic(path: Path, write) -> None:
@@ -55,6 +63,7 @@ def write_atomic(path: Path, write) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, _file_mode())  # mkstemp makes 0600; a run's files are as readable as open() makes them
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -68,6 +77,13 @@ def write_atomic(path: Path, write) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0666 less the umask."""
+    umask = os.umask(0o22)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -84,7 +100,15 @@ def append_line(path: Path, line: str) -> None:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    write_atomic(path, lambda fh: torch.save({"format": FORMAT, **state}, fh))
+    # Serialized in memory first: torch.save's zip writer turns a failed write (a full disk, a
+    # file-size limit) into a RuntimeError without the OSError, so writing the bytes ourselves
+    # is what lets a full disk be reported as one RunWriteError naming the file.
+    def write(fh) -> None:
+        buffer = io.BytesIO()
+        torch.save({"format": FORMAT, **state}, buffer)
+        fh.write(buffer.getbuffer())
+
+    write_atomic(path, write)
 
 
 def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:

@@ -153,6 +153,8 @@ def _check_resume_request(run_dir: Path, request: RunRequest, out) -> None:
     if not (run_dir / CONFIG_NAME).is_file():
         raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME}); check --resume")
     if not (run_dir / CHECKPOINT_NAME).is_file():
+        if (run_dir / LOCK_NAME).exists():
+            RunLock(run_dir).acquire().release()  # still training its first steps: say so, not "stopped"
         raise CheckpointError(f"{run_dir} stopped before its first checkpoint, so there is nothing to "
                               f"resume; start it again with --config {run_dir / CONFIG_NAME} --out NEW_DIR")
     changed = sorted(set(request.train) - RESUMABLE_FLAGS)
@@ -172,10 +174,11 @@ def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: 
         setup = build_run(selection, resolve_config(selection, request))
         announce(run_dir)
         trainer = Trainer(setup, run_dir, quiet=quiet, log=log, world=world)
-        trainer.resume()
-        if trainer.train.steps < trainer.step:
+        trainer.restore()
+        if trainer.train.steps < trainer.step:  # refused before any file of the run changes
             raise ConfigError(f"{run_dir} is at step {trainer.step}, beyond --steps {trainer.train.steps}; "
                               f"give --steps {trainer.step} or more to continue it")
+        trainer.trim_logs()
         write_text_atomic(run_dir / CONFIG_NAME, run_config_text(trainer.setup))
     except BaseException:
         lock.release()

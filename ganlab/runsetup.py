@@ -19,7 +19,7 @@ from torch import nn
 from ganlab.conditioning import Conditioner
 from ganlab.config import RunConfig, RunRequest, TrainConfig, resolve_config
 from ganlab.datasets import DataRequest, DataSpec, LoadedData, default_data_root, load_image_folder
-from ganlab.errors import ConfigError, DataError, PluginError
+from ganlab.errors import ConfigError, DataError, GanlabError, PluginError
 from ganlab.manager import GanlabPluginManager, Selection
 from ganlab.options import Options
 from ganlab.regularizers import Regularizer
@@ -177,6 +177,9 @@ def build_run(selection: Selection, config: RunConfig) -> RunSetup:
         except PluginError as exc:
             problems.append(str(exc))
             return None
+        except (Exception, SystemExit) as exc:  # a plugin's own bug: name it, no traceback
+            raise PluginError(f"plugin {', '.join(selection.implementers(what))!r} failed in {what}: "
+                              f"{type(exc).__name__}: {exc}") from exc
         return built if what == "ganlab_conditioner" else _check_module(built, what, selection)
 
     conditioner = build("ganlab_conditioner", data=spec, options=options)
@@ -212,7 +215,13 @@ def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.opti
     opts = []
     for player, module in (("G", setup.generator), ("D", setup.discriminator)):
         params = [p for p in module.parameters() if p.requires_grad]
-        opt = hook.ganlab_optimizer(player=player, params=params, train=setup.train)
+        try:
+            opt = hook.ganlab_optimizer(player=player, params=params, train=setup.train)
+        except GanlabError:
+            raise
+        except (Exception, SystemExit) as exc:  # a plugin's own bug: name it, no traceback
+            raise PluginError(f"plugin {', '.join(setup.selection.implementers('ganlab_optimizer'))!r} failed "
+                              f"in ganlab_optimizer for {player}: {type(exc).__name__}: {exc}") from exc
         if not isinstance(opt, torch.optim.Optimizer):
             who = ", ".join(setup.selection.implementers("ganlab_optimizer"))
             raise PluginError(f"ganlab_optimizer ({who}) returned {type(opt).__name__}, not a torch.optim.Optimizer")

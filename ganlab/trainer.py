@@ -216,7 +216,7 @@ class Trainer:
             loss = getattr(self.hook, hook_name)(options=self.options, **scores)
         except GanlabError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
             raise PluginError(f"plugin {who!r} failed in {hook_name} at step {self.step + 1}: "
                               f"{type(exc).__name__}: {exc}") from exc
         if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
@@ -241,7 +241,7 @@ class Trainer:
                     value = reg.penalty(batch)
             except GanlabError:
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
                 raise PluginError(f"regularizer {reg.name!r} ({self.setup.owners.get(reg.name, '?')}) failed "
                                   f"in penalty at step {self.step + 1}: {type(exc).__name__}: {exc}") from exc
             if value is not None:
@@ -338,8 +338,16 @@ class Trainer:
             self.batcher.reseed(self.train.seed + self.step)
 
     def resume(self) -> None:
+        self.restore()
+        self.trim_logs()
+
+    def restore(self) -> None:
+        """Load the run's checkpoint; no file of the run changes."""
         # RNG states must stay on the CPU; modules and optimizers move tensors themselves.
         self.load_state_dict(load_checkpoint(self.run_dir / CHECKPOINT_NAME, "cpu"))
+
+    def trim_logs(self) -> None:
+        """Drop log rows written after the checkpoint (they will be written again); rank 0's files only."""
         for path in (self.metrics_path, self.eval_path) if self.world.is_main else ():
             if path.is_file():  # drop rows logged after the checkpoint, and a line torn by a crash
                 kept = [line for line in path.read_text().splitlines() if _row_step(line) <= self.step]
@@ -505,7 +513,7 @@ class Trainer:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})
             except GanlabError:
                 raise
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name} at step {self.step}: "
                                   f"{type(exc).__name__}: {exc}") from exc
 
@@ -518,7 +526,10 @@ class Trainer:
                 raise KeyboardInterrupt
             self.stop_requested = True
             name = "interrupt" if signum == signal.SIGINT else "SIGTERM"
-            self.log(f"\n{name}: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+            try:
+                self.log(f"\n{name}: finishing this step and saving a checkpoint (Ctrl-C again to abort)")
+            except RuntimeError:  # the signal came while the run was printing: a re-entrant print fails
+                pass  # the notice is lost, the checkpoint is not
 
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
