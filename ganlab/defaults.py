@@ -15,6 +15,7 @@ BUILTINS = {
     "lsgan": "ganlab.plugins.lsgan",
     "wgan": "ganlab.plugins.wgan",
     "hinge": "ganlab.plugins.hinge",
+    "fgan": "ganlab.plugins.fgan",
     "wgan-gp": "ganlab.plugins.wgan_gp",
     "sn": "ganlab.plugins.sn",
     "r1": "ganlab.plugins.r1",
