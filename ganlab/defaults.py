@@ -16,6 +16,7 @@ BUILTINS = {
     "wgan": "ganlab.plugins.wgan",
     "hinge": "ganlab.plugins.hinge",
     "fgan": "ganlab.plugins.fgan",
+    "relativistic": "ganlab.plugins.relativistic",
     "wgan-gp": "ganlab.plugins.wgan_gp",
     "sn": "ganlab.plugins.sn",
     "r1": "ganlab.plugins.r1",
