@@ -35,6 +35,7 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     # is 0); the unit tests check both by closed-form values.
     "fgan": [{"divergence": d} for d in ("kl", "reverse-kl", "neyman", "hellinger", "jensen-shannon")]
             + [{"divergence": "kl", "generator_loss": "saddle"}, {"generator_loss": "saddle"}],
+    "dragan": [{}, {"noise": "normal"}],
     "relativistic": [{"kind": k} for k in ("rsgan", "rasgan", "ralsgan", "rahinge")],
 }
 LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}

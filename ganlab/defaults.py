@@ -20,6 +20,7 @@ BUILTINS = {
     "wgan-gp": "ganlab.plugins.wgan_gp",
     "sn": "ganlab.plugins.sn",
     "r1": "ganlab.plugins.r1",
+    "dragan": "ganlab.plugins.dragan",
     "recon": "ganlab.plugins.recon",
     "cgan": "ganlab.plugins.cgan",
 }
