@@ -21,6 +21,7 @@ BUILTINS = {
     "sn": "ganlab.plugins.sn",
     "r1": "ganlab.plugins.r1",
     "dragan": "ganlab.plugins.dragan",
+    "lecam": "ganlab.plugins.lecam",
     "recon": "ganlab.plugins.recon",
     "cgan": "ganlab.plugins.cgan",
 }
