@@ -22,6 +22,8 @@ BUILTINS = {
     "r1": "ganlab.plugins.r1",
     "dragan": "ganlab.plugins.dragan",
     "lecam": "ganlab.plugins.lecam",
+    "cr": "ganlab.plugins.cr",
+    "diffaugment": "ganlab.plugins.diffaugment",
     "recon": "ganlab.plugins.recon",
     "cgan": "ganlab.plugins.cgan",
 }
