@@ -117,3 +117,19 @@ def test_neyman_criterion_skips_pairs_where_the_divergence_is_infinite(pm):
 def test_trains(run_tiny, data):
     trainer = run_tiny(["fgan"], data=data, options={"fgan": {"divergence": "kl"}, "data": {"toy_samples": "512"}} if data == "ring" else {"fgan": {"divergence": "kl"}})
     assert trainer is not None
+
+
+@pytest.mark.parametrize("plugin, options", [
+    ("fgan", {"fgan": {"divergence": "kl"}}),
+    ("fgan", {"fgan": {"divergence": "hellinger", "generator_loss": "saddle"}}),
+    ("relativistic", {"relativistic": {"kind": "ralsgan"}}),
+])
+def test_dirac_eigenvalues_with_r1_follow_from_the_declared_slope(pm, plugin, options):
+    # Composition: the loss's declared √(g·b) and R1's γ give -γ/2 ± sqrt(γ²/4 - g·b) (Mescheder Thm 4.1).
+    from ganlab.analysis import dirac
+    from ganlab.analysis.probe import LossProbe
+
+    probe = LossProbe(pm, [plugin, "r1"], {**options, "r1": {"gamma": "2"}})
+    rows = [r for r in dirac.check(probe) if r.claim == "dirac-eigen"]
+    assert len(rows) == 2 and all(r.status == C.PASS for r in rows), [(r.measured, r.expected) for r in rows]
+    assert any("γ" in r.expected for r in rows)
