@@ -125,7 +125,18 @@ def test_trains_on_ring(run_tiny, kind):
     run_tiny(["relativistic"], data="ring", options={"relativistic": {"kind": kind}, "data": {"toy_samples": "512"}})
 
 
+def test_verify_fails_a_discriminator_that_prefers_fakes(pm):
+    # D's roles swapped: it pushes fakes above the real mean; G is correct.
+    module = types.ModuleType("swapped")
+    module.ganlab_d_loss = hookimpl(lambda real_scores, fake_scores: R.d_loss(fake_scores, real_scores, "rasgan"))
+    module.ganlab_g_loss = hookimpl(lambda fake_scores, real_scores: R.g_loss(fake_scores, real_scores, "rasgan"))
+    pm.add_plugin(module, "swapped", source="test")
+    row = next(r for r in verify(pm, ["swapped"]).results if r.claim == "g-direction")
+    assert row.status == C.FAIL and "D prefers fakes" in row.note
+
+
 def test_trains_on_mnist(run_tiny):
+    run_tiny(["relativistic"], options={"relativistic": {"kind": "ralsgan"}})
     trainer = run_tiny(["relativistic"], fit=False)
     out = trainer.d_update()
     before = [p.grad.clone() if p.grad is not None else None for p in trainer.D.parameters()]
