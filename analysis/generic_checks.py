@@ -148,6 +148,11 @@ def check_monotone(probe: LossProbe) -> C.Result:
     unique = unique | (np.array(cur["kinds"]) == "infinite")
     tol_t = np.where(np.isfinite(tol_t), tol_t, 0.0)
     idx = np.flatnonzero(unique)
+    if len(idx) < 2:  # e.g. ½tanh's optimum at ±∞, where float64 sees a flat objective
+        return C.result(MONOTONE, probe.label, C.FAIL, f"{len(idx)} unique minimiser(s) of {len(cur['t'])}",
+                        "t* increasing in q", "bisection tol_t (see optimal-d)",
+                        note="no unique minimiser to compare: the objective is flat at the solver's t* "
+                             "(an optimum at ±∞ whose derivative underflows?)")
     t, q = cur["t"][idx], cur["pd"][idx]
     drops = [(q[i], q[i + 1], t[i] - t[i + 1]) for i in range(len(idx) - 1)
              if t[i + 1] < t[i] - tol_t[idx[i]] - tol_t[idx[i + 1]]]
