@@ -86,12 +86,17 @@ class DiracEigenvalues:
 class GradientPenalty:
     """A D penalty λ·E[(‖∇D(x̂)‖ - 1)²] with a per-sample norm (``one_sided``: only norms > 1).
 
+    ``around`` says where x̂ lies (interpolates or perturbed reals).
+
     ``weight`` is λ, so that the penalty's size is checked, not only its shape.
     """
 
     weight: float
     one_sided: bool = False
     source: str = "Gulrajani et al. 2017, eq. 3"
+    # Where the gradient is taken: "interpolates" between reals and fakes (WGAN-GP)
+    # or "real", at perturbed real samples (DRAGAN, Kodali et al. 2017).
+    around: Literal["interpolates", "real"] = "interpolates"
 
 
 @dataclass(frozen=True)

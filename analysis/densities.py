@@ -139,3 +139,40 @@ def crossings(p: Mixture, q: Mixture, lo: float, hi: float, step: float) -> list
 def wasserstein1(p: Mixture, q: Mixture) -> float:
     """W₁ in 1-D: ∫|F_p - F_q| dx."""
     return quad(lambda x: abs(p.cdf(x) - q.cdf(x)), p, q)[0]
+
+
+# Tail conditions for the χ² divergences: ∫ p²/q dx is finite for Gaussian
+# mixtures iff 2/σ_p² > 1/σ_q² for their widest components (the integrand's
+# exponent is -x²(1/σ_p² - 1/(2σ_q²)) far out), i.e. σ_p,max² < 2·σ_q,max².
+def _chi2_finite(p: Mixture, q: Mixture) -> bool:
+    wide = lambda d: max(s for s, w in zip(d.scales, d.weights) if w > 0)  # noqa: E731
+    return wide(p) ** 2 < 2 * wide(q) ** 2
+
+
+# Which divergences are infinite for which tails: (p, q) -> finite.
+F_DIVERGENCE_FINITE = {
+    "pearson": _chi2_finite,                        # ∫ p²/q
+    "neyman": lambda p, q: _chi2_finite(q, p),      # ∫ q²/p
+}
+
+
+def f_divergence(p: Mixture, q: Mixture, f, kind: str | None = None) -> float:
+    """D_f(p‖q) = ∫ q·f(p/q) dx by adaptive quadrature; ``inf`` where the tails make it diverge.
+
+    ``f`` is a numpy function of the ratio u = p/q (convex, f(1) = 0).
+    ``kind`` names a divergence of :data:`F_DIVERGENCE_FINITE` whose
+    finiteness depends on the tails: quadrature on a cut support would
+    return a finite number for an infinite integral, so that is decided
+    analytically first.
+    """
+    check = F_DIVERGENCE_FINITE.get(kind or "")
+    if check is not None and not check(p, q):
+        return float("inf")
+
+    def integrand(x):
+        a, b = p.pdf(x), q.pdf(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return b * f(a / b)
+
+    # |u - 1| (total variation) has a kink where p = q.
+    return quad(integrand, p, q, kinks=True)[0]

@@ -93,6 +93,11 @@ def check_gradient(probe: LossProbe, theta: float = 1.0) -> C.Result:
     if not solver.has_pointwise_optimum(probe):
         return C.result(GRADIENT, probe.label, C.NA, "unbounded", "∂C/∂θ → 0", "-",
                         note="no pointwise D*: see disjoint-w1")
+    falling = _unbounded_side(probe)
+    if falling:
+        return C.result(GRADIENT, probe.label, C.NA, "-", "∂C/∂θ → 0", "-",
+                        note=f"{falling} is unbounded below, so C(G) → ∞ as the supports separate "
+                             "(a KL-type divergence: KL = ∞ in disjoint-exact); there is no limit to reach")
     declared = probe.declarations(C.Criterion)
     claim = declared[0] if declared else None
     objective = claim.objective if claim else "d"
@@ -134,6 +139,20 @@ def check_gradient(probe: LossProbe, theta: float = 1.0) -> C.Result:
     return C.result(GRADIENT, probe.label, status, measured, expected,
                     f"FD+quadrature {C.fmt(tols[-1] + criterion.QUAD_TOL)}; JSD {C.fmt(criterion.QUAD_TOL)}",
                     note=note, data=data)
+
+
+def _unbounded_side(probe: LossProbe) -> str | None:
+    """'φ_r' or 'φ_f' when it still falls far out (t = ±256 → ±512), else None.
+
+    The claim's limit -(inf φ_r + inf φ_f) needs both infima finite; f-GAN's
+    KL has φ_r(t) = -t. ±512 keeps exp(±t/2)-type terms inside float64.
+    """
+    r, _ = solver.phi(probe, np.array([256.0, 512.0]))
+    _, f = solver.phi(probe, np.array([-256.0, -512.0]))
+    for name, (a, b) in (("φ_r", r), ("φ_f", f)):
+        if b < a - 1e-9 * (1 + abs(a)):
+            return name
+    return None
 
 
 def w1_from_critic(probe: LossProbe, theta: float) -> tuple[float, float, float]:

@@ -148,6 +148,11 @@ def check_monotone(probe: LossProbe) -> C.Result:
     unique = unique | (np.array(cur["kinds"]) == "infinite")
     tol_t = np.where(np.isfinite(tol_t), tol_t, 0.0)
     idx = np.flatnonzero(unique)
+    if len(idx) < 2:  # e.g. ½tanh's optimum at ±∞, where float64 sees a flat objective
+        return C.result(MONOTONE, probe.label, C.FAIL, f"{len(idx)} unique minimiser(s) of {len(cur['t'])}",
+                        "t* increasing in q", "bisection tol_t (see optimal-d)",
+                        note="no unique minimiser to compare: the objective is flat at the solver's t* "
+                             "(an optimum at ±∞ whose derivative underflows?)")
     t, q = cur["t"][idx], cur["pd"][idx]
     drops = [(q[i], q[i + 1], t[i] - t[i + 1]) for i in range(len(idx) - 1)
              if t[i + 1] < t[i] - tol_t[idx[i]] - tol_t[idx[i + 1]]]
@@ -208,18 +213,22 @@ def check_direction(probe: LossProbe) -> C.Result:
         for real, fake in ((0.0, 0.0), (1.0, -1.0)):
             states.append((f"real {real:g}, fake {fake:g}", real + spread, fake + spread))
         where = "where D lowers the fake scores"
-    parts, problems = [], []
+    parts, problems, pushes = [], [], []
     for name, real, fake in states:
         g = _push(lambda d: probe.g_loss(fake + d, real))
         parts.append(f"{name}: {C.fmt(g)}")
         if _pointwise_reason(probe) is not None:
             d = _push(lambda d: probe.d_loss(real, fake + d))
             parts[-1] += f" (D's {C.fmt(d)})"
-            if not d > 0:
-                problems.append(f"at {name} D's loss falls as fake scores rise ({d:.3g}): D prefers fakes")
+            # D need not push fakes down everywhere: a margin loss past its margin (rahinge
+            # at real 1, fake -1) is flat there and a least-squares one (ralsgan) pulls fakes
+            # below their target back up. It must push them down at one state at least.
+            pushes.append(d > 0)
         # Float64 autograd of an O(1) loss: a few ulps; a real descent direction is O(0.01) or more here.
         if not g < -1e-12:
             problems.append(f"at {name} ∂g_loss/∂δ = {g:.3g} ≥ 0: raising the fake score does not lower g_loss")
+    if pushes and not any(pushes):
+        problems.append("D's loss never falls as the fake scores fall, at any state: D prefers fakes")
     return C.result(DIRECTION, probe.label, C.FAIL if problems else C.PASS, "; ".join(parts),
                     f"∂g_loss/∂δ < 0 {where}", "< -1e-12 (float64 autograd)", note="; ".join(problems))
 

@@ -36,6 +36,14 @@ GP_INTERPOLATES = C.register(
     conditions="same critic and points; interpolates read back from the critic's inputs; batch of 16",
 )
 
+DRAGAN_PLACEMENT = C.register(
+    "dragan-near-real", "DRAGAN penalises near the real samples",
+    source="Kodali et al. 2017, section 4 (x̂ = x + δ, δ a small perturbation of the data)",
+    formula="every x̂ nearer the reals (x₁ = 0) than the fakes (x₁ = 1), not all x̂ = x; "
+            "GP = λ·mean((‖∇f(x̂_i)‖ - 1)²)",
+    conditions="same critic and points; perturbed points read back from the critic's inputs; batch of 16",
+)
+
 A, B, BATCH = 0.5, 2.0, 16
 # Float64 sums of 16 squares of O(1) numbers: rounding ≤ 16·2^-53 relative;
 # 1e-12 relative leaves a margin of ~1e2 over it.
@@ -140,6 +148,35 @@ def check_gp(probe: LossProbe) -> C.Result:
                     f"{TOL:g}(1+GP)", note="; ".join(problems), data={"eps": eps, "value": value, "expected": want})
 
 
+def check_dragan(probe: LossProbe) -> C.Result:
+    claim, reg = _owned_penalty(probe, C.GradientPenalty)
+    if isinstance(reg, str):
+        return C.result(DRAGAN_PLACEMENT, probe.own_label, C.FAIL, "-", "exactly one D penalty", "-", note=reg)
+    value, seen = _run_penalty(reg)
+    calls = [x.flatten(1).numpy() for x in seen if x.flatten(1).shape == (BATCH, 2)]
+    if not calls:
+        return C.result(DRAGAN_PLACEMENT, probe.own_label, C.FAIL, f"{len(seen)} critic calls", "perturbed reals",
+                        "-", note="the penalty never evaluated the critic on a batch of points")
+    x = calls[-1]
+    real, _ = _points()
+    moved = np.abs(x - real.numpy()).max(axis=1)
+    problems = []
+    if np.any(np.abs(x[:, 0]) >= 0.5):
+        problems.append(f"x̂₁ up to {np.abs(x[:, 0]).max():.3g}: points nearer the fakes than the reals")
+    if not np.any(moved > TOL):
+        problems.append("x̂ = x: the reals were not perturbed")
+    excess = _grad_norm(x[:, 0]) - 1
+    if claim.one_sided:
+        excess = np.maximum(excess, 0)
+    want = claim.weight * float(np.mean(excess**2))
+    if abs(value - want) > TOL * (1 + want):
+        problems.append(f"GP = {value:.6g}, but λ·mean((‖∇f(x̂)‖ - 1)²) over its own points = {want:.6g}")
+    return C.result(DRAGAN_PLACEMENT, probe.own_label, C.FAIL if problems else C.PASS,
+                    f"x̂₁ in [{C.fmt(float(x[:, 0].min()))}, {C.fmt(float(x[:, 0].max()))}], max shift "
+                    f"{C.fmt(float(moved.max()))}, GP {C.fmt(value)}", f"|x̂₁| < ½; GP = {C.fmt(want)} from the read-back x̂",
+                    f"{TOL:g}(1+GP)", note="; ".join(problems), data={"x1": x[:, 0], "value": value, "expected": want})
+
+
 def applies(probe: LossProbe) -> bool:
     return bool(probe.declarations((C.R1Penalty, C.GradientPenalty)))
 
@@ -148,9 +185,10 @@ def run(probe: LossProbe) -> list[C.Result]:
     rows = []
     if probe.declarations(C.R1Penalty):
         rows.append(check_r1(probe))
-    if probe.declarations(C.GradientPenalty):
-        rows.append(check_gp(probe))
+    gp = probe.declarations(C.GradientPenalty)
+    if gp:
+        rows.append(check_dragan(probe) if gp[0].around == "real" else check_gp(probe))
     return rows
 
 
-FAMILY = Family("penalty-placement", (R1_PLACEMENT, GP_INTERPOLATES), run, applies)
+FAMILY = Family("penalty-placement", (R1_PLACEMENT, GP_INTERPOLATES, DRAGAN_PLACEMENT), run, applies)

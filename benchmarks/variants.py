@@ -17,8 +17,8 @@ lr 1e-4 and betas (0.8, 0.999), batch 100. PacGAN's D has three 200-wide
 ReLU layers. PacGAN trains 400 epochs of 100,000 points (400,000 steps);
 the default here, 2,000 steps, takes about 45 s per run on one CPU thread
 (WGAN and WGAN-GP, with 5 critic updates per step, 2-4 times that), so the
-84 default runs (14 variants, 2 datasets, 3 seeds) take about 1.5 hours on a
-2-core machine; ``--variants``, ``--datasets`` and ``--seeds`` pick a subset,
+84 runs of the first 14 variants (2 datasets, 3 seeds) take about 1.5 hours on a
+2-core machine, and the 6 zoo variants add 36 more (not yet timed); ``--variants``, ``--datasets`` and ``--seeds`` pick a subset,
 and ``--quick`` is a smoke run in seconds. The numbers show how far each loss
 gets on that budget, not a reproduction of the paper. Where a variant's plugins suggest
 trainer settings (WGAN's n_critic 5, lr 5e-5 and RMSprop; WGAN-GP's
@@ -68,6 +68,13 @@ VARIANTS = {
     "gan+sn": Variant(("gan", "sn")),
     "gan+sn-g": Variant(("gan", "sn"), {"sn": {"generator": "true"}}),  # G normalised too
     "hinge+sn": Variant(("hinge", "sn")),
+    # Issue 12's zoo (cr and diffaugment are for images only, so not here).
+    "fgan-kl": Variant(("fgan",), {"fgan": {"divergence": "kl"}}),
+    "fgan-js": Variant(("fgan",)),
+    "rasgan": Variant(("relativistic",)),
+    "rahinge": Variant(("relativistic",), {"relativistic": {"kind": "rahinge"}}),
+    "gan+dragan": Variant(("gan", "dragan")),
+    "gan+lecam": Variant(("gan", "lecam")),
 }
 DATASETS = ("ring", "grid")
 

@@ -84,3 +84,10 @@ def test_added_variants_train(variants, pm, capsys):
     rows = variants.main(["--quick", "--variants", ",".join(added), "--datasets", "ring", "--steps", "1"], pm=pm)
     assert [(r.variant, r.failed) for r in rows[1:]] == [(name, 0) for name in added]
     assert "failed:" not in capsys.readouterr().out
+
+
+def test_zoo_variants_train(variants, pm, capsys):
+    added = ["fgan-kl", "rahinge", "gan+dragan", "gan+lecam"]
+    rows = variants.main(["--quick", "--variants", ",".join(added), "--datasets", "ring", "--steps", "1"], pm=pm)
+    assert [(r.variant, r.failed) for r in rows[1:]] == [(name, 0) for name in added]
+    assert "failed:" not in capsys.readouterr().out

@@ -15,7 +15,8 @@ PLUGIN_DIR = Path(importlib.import_module("ganlab.plugins").__file__).parent
 PLUGIN_PACKAGE = "ganlab.plugins"
 
 # What a plugin needs beside itself for its checks to exercise everything it does.
-CONTEXT = {"recon": {"with_plugins": ["cgan"]}}
+# Augmentations are for images only: they reject the default 2-D points.
+CONTEXT = {"recon": {"with_plugins": ["cgan"]}, "cr": {"data": "mnist-embedded"}, "diffaugment": {"data": "mnist-embedded"}}
 GENERIC = {"register", "train", "models"}  # checks every plugin gets, whatever it implements
 
 
