@@ -56,5 +56,12 @@ class Regularizer:
     def after_step(self, module: nn.Module) -> None:
         return None
 
+    def state_dict(self) -> dict:
+        """State the regularizer carries between steps (moving averages, say); saved in checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {self.player}>"

@@ -300,6 +300,7 @@ class Trainer:
             "batcher": self.batcher.state_dict(),
             "wall_time": self.wall_time(),
             "scalers": self.precision.state_dict(),
+            "regularizers": {r.name: r.state_dict() for r in self.setup.regularizers if r.state_dict()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -325,6 +326,10 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             raise CheckpointError(f"the checkpoint does not fit this run: {str(exc).splitlines()[0]}") from None
         self.precision.load_state_dict(state.get("scalers") or {})
+        saved = state.get("regularizers") or {}
+        for reg in self.setup.regularizers:
+            if reg.name in saved:
+                reg.load_state_dict(saved[reg.name])
         self.step = self.start_step = state["step"]
         if self.world.rank:  # rank 0's dropout stream came with the checkpoint: other ranks draw their own
             torch.manual_seed(self.train.seed + 7919 * self.world.rank + self.step)

@@ -18,10 +18,9 @@ relu(D(x) - α_F)² + relu(α_R - D(G(z)))², which only penalises real scores
 above the fake anchor and fake scores below the real one.
 
 The anchors are state: :meth:`LeCamPenalty.state_dict` and
-:meth:`LeCamPenalty.load_state_dict` hold it, but ganlab's checkpoint does
-not call regularizers today, so a resumed run starts its anchors afresh
-from its first batch (at decay 0.99 they forget the old values within a
-few hundred steps).
+:meth:`LeCamPenalty.load_state_dict` hold it, and checkpoints save it, so a
+resumed run continues with the same anchors. They stay tensors on the
+device: updating them never waits for the device.
 """
 
 from __future__ import annotations
@@ -59,15 +58,15 @@ class LeCamPenalty(Regularizer):
 
     def __init__(self, weight: float = 0.3, decay: float = 0.99, hinged: bool = False):
         self.weight, self.decay, self.hinged = weight, decay, hinged
-        self.anchor_real: float | None = None
-        self.anchor_fake: float | None = None
+        self.anchor_real: torch.Tensor | None = None
+        self.anchor_fake: torch.Tensor | None = None
 
-    def _ema(self, old: float | None, new: float) -> float:
+    def _ema(self, old: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
         return new if old is None else self.decay * old + (1 - self.decay) * new
 
     def update(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
-        self.anchor_real = self._ema(self.anchor_real, float(real_scores.detach().mean()))
-        self.anchor_fake = self._ema(self.anchor_fake, float(fake_scores.detach().mean()))
+        self.anchor_real = self._ema(self.anchor_real, real_scores.detach().float().mean())
+        self.anchor_fake = self._ema(self.anchor_fake, fake_scores.detach().float().mean())
 
     def penalty(self, batch: PenaltyBatch) -> torch.Tensor:
         real, fake = batch.real_scores, batch.fake_scores
@@ -82,10 +81,13 @@ class LeCamPenalty(Regularizer):
         return self.weight * reg
 
     def state_dict(self) -> dict:
+        if self.anchor_real is None:
+            return {}
         return {"anchor_real": self.anchor_real, "anchor_fake": self.anchor_fake}
 
     def load_state_dict(self, state: dict) -> None:
-        self.anchor_real, self.anchor_fake = state["anchor_real"], state["anchor_fake"]
+        if state:
+            self.anchor_real, self.anchor_fake = state["anchor_real"], state["anchor_fake"]
 
 
 @hookimpl

@@ -25,6 +25,7 @@ def _state(trainer):
     (["gan"], {}, {"n_critic": 2, "data": "ring"}),  # several critic steps per G step, toy data
     (["wgan", "sn"], {"wgan": {"clip": "none"}}, {}),  # a None option, power-iteration buffers
     (["cgan", "wgan-gp"], {}, {}),  # labels, a penalty drawing from the global RNG
+    (["lsgan", "lecam"], {}, {}),  # a regularizer with state of its own (moving-average anchors)
 ])
 def test_resume_is_bitwise_identical(pm, tmp_path, run_tiny, plugins, options, train):
     n = 6
