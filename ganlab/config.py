@@ -48,6 +48,7 @@ class TrainConfig:
     sample_every: int = field(default=500, metadata={"help": "steps between sample grids"})
     checkpoint_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
     log_every: int = field(default=10, metadata={"help": "steps between metrics rows"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads for this run (0: torch's default)"})
 
     def __post_init__(self) -> None:
         positive = ("steps", "batch_size", "n_critic", "latent_dim", "sample_every", "checkpoint_every", "log_every")
@@ -63,6 +64,8 @@ class TrainConfig:
         if self.image_size > MAX_IMAGE_SIZE:
             raise ConfigError(f"--image-size {self.image_size} is beyond any GAN's resolution "
                               f"(at most {MAX_IMAGE_SIZE}); use 64, 128 or 256")
+        if self.threads < 0:
+            raise ConfigError(f"--threads must be 0 (torch's default) or a positive count, got {self.threads}")
         if not 0 <= self.seed < MAX_SEED:
             raise ConfigError(f"--seed must be in [0, {MAX_SEED}), got {self.seed}")
 

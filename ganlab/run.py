@@ -30,7 +30,7 @@ from ganlab.trainer import Trainer
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".lock"
 # What may change when a run is resumed; everything else must match the run.
-RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "device"}
+RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "device", "threads"}
 
 
 class RunLock:
@@ -60,6 +60,12 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor drops the lock; the file may stay
             self.fd = None
+
+
+def apply_threads(train) -> None:
+    """``--threads N``: torch's CPU thread count for this process (0 leaves torch's default)."""
+    if train.threads:
+        torch.set_num_threads(train.threads)
 
 
 def default_run_dir(plugins: list[str]) -> Path:
@@ -159,7 +165,7 @@ def _check_resume_request(run_dir: Path, request: RunRequest, out) -> None:
         what = ", ".join([*(["--plugin"] if request.plugins else []), *(["-o"] if request.options else []),
                           *(f"--{c.replace('_', '-')}" for c in changed)])
         raise ConfigError(f"--resume continues the run as recorded in {run_dir / CONFIG_NAME}; "
-                          f"{what} cannot change (only --steps, the intervals and --device can)")
+                          f"{what} cannot change (only --steps, the intervals, --device and --threads can)")
 
 
 def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: bool, log) -> Trainer:
@@ -167,7 +173,9 @@ def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: 
     try:
         request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
         selection = pm.select(request.plugins)
-        trainer = Trainer(build_run(selection, resolve_config(selection, request)), run_dir, quiet=quiet, log=log)
+        config = resolve_config(selection, request)
+        apply_threads(config.train)
+        trainer = Trainer(build_run(selection, config), run_dir, quiet=quiet, log=log)
         trainer.resume()
         if trainer.train.steps < trainer.step:
             raise ConfigError(f"{run_dir} is at step {trainer.step}, beyond --steps {trainer.train.steps}; "
@@ -206,7 +214,9 @@ def prepare_run(
             RunLock(run_dir).acquire().release()  # a folder in use says so, and is never called stale
         raise _existing_run_error(run_dir)
     selection = pm.select(request.plugins)
-    setup = build_run(selection, resolve_config(selection, request))
+    config = resolve_config(selection, request)
+    apply_threads(config.train)
+    setup = build_run(selection, config)
     run_dir, lock, created = claim_run_dir(run_dir, run_config_text(setup), explicit=out is not None)
     try:
         trainer = Trainer(setup, run_dir, quiet=quiet, log=log)
