@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
     p.add_argument("sweep", nargs="?", metavar="SWEEP.toml", help="a sweep file (see docs/evaluation.md)")
     p.add_argument("--variant", action="append", default=[], metavar='"PLUGIN[+PLUGIN] [-o P.K=V]..."',
                    help="a variant (repeat); the short form instead of a sweep file")
+    p.add_argument("--only", action="append", default=[], metavar="VARIANT",
+                   help="run only this variant of the sweep file (repeat)")
     p.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 per variant (default 1, or the file's)")
     p.add_argument("--grid", action="append", default=[], metavar="PLUGIN.KEY=V1,V2",
                    help="an option axis (repeat: the Cartesian product); train.KEY=... for trainer settings")
@@ -74,6 +76,12 @@ def build_sweep(args):
         if len(set(names)) < len(names):
             raise ConfigError(f"--variant given twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
         sweep = Sweep("compare", [0], variants)
+    if args.only:
+        known = [v.name for v in sweep.variants]
+        unknown = [n for n in args.only if n not in known]
+        if unknown:
+            raise ConfigError(f"--only {', '.join(unknown)}: not a variant of the sweep; choose from {', '.join(known)}")
+        sweep.variants = [v for v in sweep.variants if v.name in args.only]
     if args.seeds is not None:
         sweep.seeds = _seeds(args.seeds, "--seeds")
     train = {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}

@@ -40,6 +40,7 @@ import json
 import re
 import shlex
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,22 @@ def _label(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _probe(pm, v: Variant) -> tuple[set[str] | None, set[str]]:
+    """The variant's active plugins and the trainer settings they suggest; ``(None, set())`` if it cannot resolve."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cells' own runs warn; this probe would only repeat it
+        try:
+            selection = pm.select(v.plugins)
+            active = set(selection.active)
+            opts = selection.build_options({p: dict(o) for p, o in v.options.items() if p in active})
+            suggested = set()
+            for _, values in selection.call_each("ganlab_train_defaults", options=opts):
+                suggested |= set(values or {})
+            return active, suggested
+        except GanlabError:
+            return None, set()
+
+
 def expand(sweep: Sweep, pm=None) -> list[Cell]:
     """Every cell, in order: variant, then grid point, then seed.
 
@@ -246,16 +263,7 @@ def expand(sweep: Sweep, pm=None) -> list[Cell]:
     """
     cells = []
     for v in sweep.variants:
-        active, suggested = None, set()
-        if pm is not None:
-            try:
-                selection = pm.select(v.plugins)
-                active = set(selection.active)
-                opts = selection.build_options({p: dict(o) for p, o in v.options.items() if p in active})
-                for _, values in selection.call_each("ganlab_train_defaults", options=opts):
-                    suggested |= set(values or {})
-            except GanlabError:
-                active, suggested = None, set()
+        active, suggested = _probe(pm, v) if pm is not None else (None, set())
         shared_opts = {p: o for p, o in sweep.options.items() if active is None or p in active}
         for point in _grid_points(sweep, active):
             train = {k: val for k, val in sweep.train_defaults.items() if k not in suggested}
