@@ -40,7 +40,7 @@ def draw(sweep_dir: Path, cells: list[Cell], groups: dict[str, dict[str, Any]], 
             steps = sorted(set.intersection(*(set(s) for s in seeds.values())))
             if steps:
                 values = np.array([[seeds[s][t] for t in steps] for s in seeds])
-                ax_curve.plot(steps, values.mean(axis=0), color=color, label=group)
+                ax_curve.plot(steps, values.mean(axis=0), color=color, label=group, marker="o", markersize=3)
                 if len(values) > 1:
                     ax_curve.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2)
             finals = [seeds[s][max(seeds[s])] for s in seeds]
@@ -50,7 +50,7 @@ def draw(sweep_dir: Path, cells: list[Cell], groups: dict[str, dict[str, Any]], 
         ax_curve.legend(fontsize="small")
         ax_final.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize="small")
         ax_final.set(ylabel=metric, title="final value per seed (line: mean)")
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.06, right=0.98, top=0.92, bottom=0.3, wspace=0.2)  # tight_layout: 10x slower
         path = folder / f"{slug(metric)}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
