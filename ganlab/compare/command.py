@@ -35,7 +35,7 @@ def add_arguments(p) -> None:
                    help="an option of every cell (where PLUGIN is active)")
     p.add_argument("--out", metavar="DIR", help="sweep folder (default sweeps/NAME-HASH: the same sweep resumes)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="cells run at once (default 1)")
-    p.add_argument("--threads", type=int, metavar="N", help="torch threads per cell (default cores // workers)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads per cell (default: cores // workers locally, 1 per SLURM job)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local processes, SLURM jobs via submitit (pip install ganlab[slurm]), "
                         "or submitit's local executor (for trying the SLURM path)")
@@ -188,7 +188,8 @@ def run(args) -> int:
                 states[c.id] = "new"
     todo = [c for c in cells if states[c.id] not in cellmod.DONE]
     count = {s: sum(v == s for v in states.values()) for s in ("finished", "failed", "resume", "new")}
-    threads = args.threads or default_threads(args.workers if args.executor == "local" else 1)
+    # A SLURM job gets the cores it asks for (cpus_per_task follows --threads), so one unless told.
+    threads = args.threads or (default_threads(args.workers) if args.executor == "local" else 1)
     n_points = len({c.group for c in cells})
     print(f"sweep {sweep.name}: {n_points} variant(s) and grid point(s) x {len(sweep.seeds)} seed(s) = "
           f"{len(cells)} cells in {out}")
