@@ -69,3 +69,23 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_completes_the_rest(tmp_path, tiny_swee
     for seed in range(3):
         status = json.loads((out / f"cells/gan/seed{seed}/status.json").read_text())
         assert status["status"] == "finished" and status["step"] == 150
+
+
+def test_a_diverged_cell_is_failed_with_its_message(tmp_path, pm, monkeypatch):
+    from ganlab.compare.cells import cell_state, run_cell
+    from ganlab.errors import TrainingDiverged
+    from ganlab.trainer import Trainer
+
+    def diverge(self):
+        self.close()
+        raise TrainingDiverged("training stopped: a loss became non-finite at step 3")
+
+    monkeypatch.setattr(Trainer, "fit", diverge)
+    cell = {"id": "cells/gan/seed0", "plugins": ["gan"], "options": {"mlp": {"g_hidden": "8", "d_hidden": "8"}},
+            "train": {"data": "ring", "steps": 4, "batch_size": 8, "seed": 0}}
+    record = run_cell(cell, str(tmp_path), threads=1, pm=pm)
+    assert record["status"] == "failed" and record["error"] == "TrainingDiverged"
+    assert "non-finite at step 3" in record["message"]
+    assert cell_state(tmp_path / "cells/gan/seed0") == "failed"
+    # A finished or failed cell is never run again.
+    assert run_cell(cell, str(tmp_path), threads=1, pm=pm)["skipped"] is True
