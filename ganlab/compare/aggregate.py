@@ -2,7 +2,7 @@
 
 A cell's metrics are the numeric values of the last row of its
 ``eval.jsonl`` (the PacGAN mode report on ring/grid, and whatever else is
-written there); only finished cells count. Statistics: mean, sample std
+written there; rows of that same step are merged); only finished cells count. Statistics: mean, sample std
 (ddof 1), and a 95 % percentile bootstrap interval of the mean (10,000
 resamples, numpy's generator seeded with ``BOOTSTRAP_SEED``).
 """
@@ -61,8 +61,16 @@ def numeric(row: dict[str, Any]) -> dict[str, float | None]:
 
 
 def final_metrics(run_dir: Path) -> dict[str, float | None]:
+    """The last row's metrics, merged with any other rows of that same step (one evaluator per row)."""
     rows = eval_rows(run_dir)
-    return numeric(rows[-1]) if rows else {}
+    if not rows:
+        return {}
+    last = rows[-1].get("step")
+    merged: dict[str, float | None] = {}
+    for row in rows:
+        if row.get("step") == last:
+            merged |= numeric(row)
+    return merged
 
 
 def bootstrap_ci(values: np.ndarray, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:

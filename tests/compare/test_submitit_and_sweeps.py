@@ -77,3 +77,25 @@ def test_grid_axes_apply_where_their_plugin_is_active_and_defaults_yield(pm):
 def test_bad_sweeps_are_user_errors(data, message):
     with pytest.raises(ConfigError, match=message):
         sweep_from_dict(data, "test", "t")
+
+
+def test_final_metrics_are_the_last_step_rows_numbers(tmp_path):
+    from ganlab.compare.aggregate import final_metrics
+
+    (tmp_path / "eval.jsonl").write_text('{"step": 2, "a": 1}\n{"step": 4, "a": 2, "flag": true, "name": "x"}\n'
+                                         '{"step": 4, "fd": 3.5, "kl": null}\n{"step": 6, "a": 9\n')  # torn line
+    assert final_metrics(tmp_path) == {"a": 2.0, "fd": 3.5, "kl": None}
+
+
+def test_summary_statistics_and_seeded_bootstrap():
+    import numpy as np
+
+    from ganlab.compare.aggregate import bootstrap_ci, summarise
+
+    row = summarise([1.0, 2.0, None, 4.0], failed=1, variant="v", metric="m")
+    assert (row.mean, row.n, row.failed) == (7 / 3, 3, 1)
+    assert row.std == pytest.approx(np.std([1, 2, 4], ddof=1))
+    assert 1.0 <= row.ci_low < row.mean < row.ci_high <= 4.0
+    assert bootstrap_ci(np.array([1.0, 2.0, 4.0])) == (row.ci_low, row.ci_high)  # seeded: reproducible
+    single = summarise([3.0], 0, "v", "m")
+    assert (single.mean, single.std, single.ci_low, single.ci_high) == (3.0, None, 3.0, 3.0)
