@@ -62,8 +62,12 @@ def worker_init() -> None:
 
 def _plugin_manager():
     if "pm" not in _pm:
+        from ganlab.artifacts import _pyplot
         from ganlab.manager import make_plugin_manager
 
+        # The trainer imports matplotlib on first use; a Ctrl-C landing inside that import would
+        # leave a half-initialised module behind for every later cell of this process.
+        _pyplot()
         _pm["pm"] = make_plugin_manager()
     return _pm["pm"]
 
@@ -82,6 +86,7 @@ def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) ->
     if _stop["requested"]:
         return {**base, "status": "interrupted", "message": "not started"}
     pm = pm or _plugin_manager()
+    trainer = None
     extra = {"threads": threads} if threads else {}
     try:
         if state == "resume":
@@ -100,17 +105,22 @@ def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) ->
             trainer.close()
             return {**base, "status": "interrupted", "message": "stopped before training"}
         status = trainer.fit()
-    except KeyboardInterrupt:  # a second Ctrl-C in-process: the last checkpoint stays
+    except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint stays
+        _stop["requested"] = True
         return {**base, "status": "interrupted", "message": "aborted"}
-    except GanlabError as exc:
-        return {**write_status(run_dir, "failed", str(exc), error=type(exc).__name__,
+    except Exception as exc:  # a diverged run, a bad combination or a plugin bug fails its cell only
+        if _stop["requested"] or getattr(trainer, "stop_requested", False):
+            # Raised while stopping (a second Ctrl-C cut a step short): not the cell's fault.
+            _stop["requested"] = True
+            return {**base, "status": "interrupted", "message": f"aborted ({type(exc).__name__})"}
+        text = str(exc) if isinstance(exc, GanlabError) else \
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return {**write_status(run_dir, "failed", text, error=type(exc).__name__,
                                seconds=round(time.perf_counter() - t0, 3)), **base}
-    except Exception as exc:  # a plugin bug fails its cell, never the sweep
-        return {**write_status(run_dir, "failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                               error=type(exc).__name__, seconds=round(time.perf_counter() - t0, 3)), **base}
     seconds = round(time.perf_counter() - t0, 3)
     if status == "finished":
         return {**write_status(run_dir, "finished", step=trainer.step, seconds=seconds), **base}
+    _stop["requested"] = True  # the trainer took the Ctrl-C: this process starts no further cell
     return {**base, "status": "interrupted", "message": f"stopped at step {trainer.step}", "step": trainer.step}
 
 

@@ -88,3 +88,22 @@ def test_a_diverged_cell_is_failed_with_its_message(tmp_path, pm, monkeypatch):
     assert cell_state(tmp_path / "cells/gan/seed0") == "failed"
     # A finished or failed cell is never run again.
     assert run_cell(cell, str(tmp_path), threads=1, pm=pm)["skipped"] is True
+
+
+def test_an_error_while_stopping_is_an_interruption_not_a_failure(tmp_path, pm, monkeypatch):
+    from ganlab.compare import cells
+    from ganlab.trainer import Trainer
+
+    def cut_short(self):  # a second Ctrl-C broke an import inside the step, say
+        self.stop_requested = True
+        self.close()
+        raise AttributeError("module 'matplotlib' has no attribute 'artist'")
+
+    monkeypatch.setattr(Trainer, "fit", cut_short)
+    monkeypatch.setitem(cells._stop, "requested", False)
+    cell = {"id": "cells/gan/seed0", "plugins": ["gan"], "options": {"mlp": {"g_hidden": "8", "d_hidden": "8"}},
+            "train": {"data": "ring", "steps": 4, "batch_size": 8, "seed": 0}}
+    record = cells.run_cell(cell, str(tmp_path), threads=1, pm=pm)
+    assert record["status"] == "interrupted" and not (tmp_path / "cells/gan/seed0/status.json").exists()
+    # ... and this process starts no further cell.
+    assert cells.run_cell({**cell, "id": "cells/gan/seed1"}, str(tmp_path), pm=pm)["message"] == "not started"
