@@ -132,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "check this option setting instead of the built-in variants")
     verify_command.add_arguments(p)
     p.set_defaults(handler=verify_command.run)
+    from ganlab.compare import command as compare_command
+
+    p = sub.add_parser("compare", help="train variants x option grid x seeds and tabulate their evaluations",
+                       description=compare_command.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare_command.add_arguments(p)
+    p.set_defaults(handler=compare_command.run)
     return parser
 
 

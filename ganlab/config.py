@@ -52,6 +52,7 @@ class TrainConfig:
         default="fp32", metadata={"help": "autocast G and D in bf16 or fp16 (with loss scaling); losses and "
                                           "penalties stay fp32"})
     compile: bool = field(default=False, metadata={"help": "torch.compile G and D (slow start, faster steps)"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads for this run (0: torch's default)"})
 
     def __post_init__(self) -> None:
         positive = ("steps", "batch_size", "n_critic", "latent_dim", "sample_every", "checkpoint_every", "log_every")
@@ -67,6 +68,8 @@ class TrainConfig:
         if self.image_size > MAX_IMAGE_SIZE:
             raise ConfigError(f"--image-size {self.image_size} is beyond any GAN's resolution "
                               f"(at most {MAX_IMAGE_SIZE}); use 64, 128 or 256")
+        if self.threads < 0:
+            raise ConfigError(f"--threads must be 0 (torch's default) or a positive count, got {self.threads}")
         if not 0 <= self.seed < MAX_SEED:
             raise ConfigError(f"--seed must be in [0, {MAX_SEED}), got {self.seed}")
 

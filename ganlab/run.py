@@ -31,7 +31,7 @@ from ganlab.trainer import Trainer
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".lock"
 # What may change when a run is resumed; everything else must match the run.
-RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "device"}
+RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "device", "threads"}
 
 
 class RunLock:
@@ -61,6 +61,12 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor drops the lock; the file may stay
             self.fd = None
+
+
+def apply_threads(train) -> None:
+    """``--threads N``: torch's CPU thread count for this process (0 leaves torch's default)."""
+    if train.threads:
+        torch.set_num_threads(train.threads)
 
 
 def default_run_dir(plugins: list[str]) -> Path:
@@ -162,7 +168,7 @@ def _check_resume_request(run_dir: Path, request: RunRequest, out) -> None:
         what = ", ".join([*(["--plugin"] if request.plugins else []), *(["-o"] if request.options else []),
                           *(f"--{c.replace('_', '-')}" for c in changed)])
         raise ConfigError(f"--resume continues the run as recorded in {run_dir / CONFIG_NAME}; "
-                          f"{what} cannot change (only --steps, the intervals and --device can)")
+                          f"{what} cannot change (only --steps, the intervals, --device and --threads can)")
 
 
 def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: bool, log,
@@ -171,7 +177,9 @@ def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: 
     try:
         request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
         selection = pm.select(request.plugins)
-        setup = build_run(selection, resolve_config(selection, request))
+        config = resolve_config(selection, request)
+        apply_threads(config.train)
+        setup = build_run(selection, config)
         announce(run_dir)
         trainer = Trainer(setup, run_dir, quiet=quiet, log=log, world=world)
         trainer.restore()
@@ -248,7 +256,9 @@ def _prepare_main(pm, request: RunRequest, out, resume, quiet: bool, log, world:
             RunLock(run_dir).acquire().release()  # a folder in use says so, and is never called stale
         raise _existing_run_error(run_dir)
     selection = pm.select(request.plugins)
-    setup = build_run(selection, resolve_config(selection, request))
+    config = resolve_config(selection, request)
+    apply_threads(config.train)
+    setup = build_run(selection, config)
     run_dir, lock, created = claim_run_dir(run_dir, run_config_text(setup), explicit=out is not None)
     try:
         announce(run_dir)

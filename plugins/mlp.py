@@ -9,7 +9,13 @@ field at once to one seed's networks:
   hidden layer but the first, D 512-512-512 with LeakyReLU(0.2) and dropout
   0.4 after its second and third layers only;
 * ``seed004``: G 256-512-1024 with LeakyReLU(0.2) and no batch norm, D
-  1024-512-256 with LeakyReLU(0.2) and dropout 0.3 after every layer.
+  1024-512-256 with LeakyReLU(0.2) and dropout 0.3 after every layer;
+* ``pacgan``: the 2-D set-up after PacGAN's Table 1 (Lin et al. 2018): G with
+  four 400-wide ReLU + batch-norm layers, D with three 200-wide ReLU layers
+  (PacGAN's D has maxout layers, which mlp lacks). It also suggests PacGAN's
+  2-D noise and batch 100 (``--latent-dim 2 --batch-size 100``); the paper's
+  Adam settings are flags, ``--lr 1e-4 --betas 0.8,0.999``, since WGAN and
+  WGAN-GP suggest their own.
 
 Seed 002 builds batch norm as ``nn.BatchNorm1d(out_feat, 0.8)``, whose second
 positional argument is eps, not momentum (0.8 reads like a momentum, but that
@@ -42,7 +48,10 @@ PRESETS = {
                 "d_hidden": (512, 512, 512), "d_dropout": 0.4, "d_dropout_first": False},
     "seed004": {"activation": "leaky_relu", "g_hidden": (256, 512, 1024), "g_batchnorm": False,
                 "d_hidden": (1024, 512, 256), "d_dropout": 0.3},
+    "pacgan": {"activation": "relu", "g_hidden": (400, 400, 400, 400), "d_hidden": (200, 200, 200)},
 }
+# Trainer settings a preset suggests (flags and other plugins' suggestions still apply).
+PRESET_TRAIN = {"pacgan": {"latent_dim": 2, "batch_size": 100}}
 
 
 @dataclass
@@ -63,12 +72,13 @@ class MLPOptions:
     d_dropout_first: bool = field(
         default=True, metadata={"help": "with d_dropout: also after D's first layer (seed 002: false)"}
     )
-    preset: Literal["none", "seed000", "seed002", "seed004"] = field(
+    preset: Literal["none", "seed000", "seed002", "seed004", "pacgan"] = field(
         default="none",
         metadata={"help": "set every field above to one seed's networks: seed000 = the defaults; "
                           "seed002 = LeakyReLU, G's batch norm with eps 0.8 and not on its first layer, "
                           "D 512-512-512 with dropout 0.4 after its 2nd and 3rd layers; seed004 = LeakyReLU, "
-                          "G 256-512-1024 without batch norm, D 1024-512-256 with dropout 0.3"},
+                          "G 256-512-1024 without batch norm, D 1024-512-256 with dropout 0.3; pacgan = PacGAN's 2-D "
+                          "networks, ReLU, G 400x4 with batch norm, D 200x3 (and latent dim 2, batch 100)"},
     )
 
     def __post_init__(self):
@@ -105,6 +115,11 @@ class MLPOptions:
 @hookimpl
 def ganlab_options():
     return MLPOptions
+
+
+@hookimpl
+def ganlab_train_defaults(options):
+    return PRESET_TRAIN.get(options[MLPOptions].preset)
 
 
 class MLPGenerator(nn.Module):

@@ -1,93 +1,55 @@
-"""Smoke test of benchmarks/variants.py in --quick mode (seconds, not a benchmark)."""
+"""benchmarks/variants.toml, the 2-D comparison sweep: it resolves, and a tiny version runs through compare."""
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import sys
+import json
 from pathlib import Path
 
-import pytest
+from ganlab.cli import main
+from ganlab.compare.sweep import expand, load_sweep
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "variants.py"
-
-
-@pytest.fixture(scope="module")
-def variants():
-    spec = importlib.util.spec_from_file_location("ganlab_bench_variants", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+SWEEP = Path(__file__).resolve().parents[2] / "benchmarks" / "variants.toml"
+NAMES = ["gan", "gan-minimax", "lsgan", "lsgan-pearson", "lsgan-sigmoid", "wgan", "wgan-gp", "wgan-gp-one-sided",
+         "hinge", "gan+r1", "gan+recon", "gan+sn", "gan+sn-g", "hinge+sn",
+         "fgan-kl", "fgan-js", "rasgan", "rahinge", "gan+dragan", "gan+lecam"]  # the loss zoo
 
 
-def table_rows(text: str) -> list[list[str]]:
-    lines = [l for l in text.splitlines() if l.startswith("|") and not l.startswith("|-")]
-    return [[c.strip() for c in l.strip("|").split("|")] for l in lines]
+def test_the_sweep_is_the_readme_table(pm):
+    sweep = load_sweep(SWEEP)
+    assert [v.name for v in sweep.variants] == NAMES and sweep.seeds == [0, 1, 2]
+    cells = expand(sweep, pm)
+    assert len(cells) == len(NAMES) * 2 * 3
+    assert {c.train["data"] for c in cells} == {"ring", "grid"} and {c.train["steps"] for c in cells} == {2000}
 
 
-def test_quick_run_prints_the_table(variants, pm, capsys):
-    rows = variants.main(["--quick", "--variants", "gan", "--datasets", "ring", "--steps", "3"], pm=pm)
-    out = capsys.readouterr().out
-    header, *body = table_rows(out)
-    assert header == ["data", "variant", "runs", "modes", "high quality %", "KL", "s/run"]
-    assert [r[:3] for r in body] == [["ring", "PacGAN Table 1: GAN", "10"], ["ring", "gan", "1"]]
-    assert body[0][3:5] == ["6.3 / 8", "98.2"]
-    modes, n_modes = re.fullmatch(r"(\S+) / (\d+)", body[1][3]).groups()
-    assert n_modes == "8" and 0 <= float(modes) <= 8
-    assert 0 <= float(body[1][4]) <= 100
-    assert float(body[1][6]) > 0
-    assert re.search(r"total wall time \d+ s for 1 runs \([\d.]+ s per run", out)
-    assert [(r.dataset, r.variant, r.failed) for r in rows] == [("ring", "PacGAN Table 1: GAN", 0), ("ring", "gan", 0)]
+def test_every_variant_resolves_and_keeps_its_plugins_suggestions(pm):
+    from ganlab.config import RunRequest, resolve_config
+
+    for cell in expand(load_sweep(SWEEP), pm):
+        if cell.seed or cell.train["data"] != "ring":
+            continue
+        request = RunRequest(cell.plugins, dict(cell.train), {k: dict(v) for k, v in cell.options.items()})
+        config = resolve_config(pm.select(cell.plugins), request)
+        assert (config.train.latent_dim, config.train.batch_size) == (2, 100), cell.variant
+        assert config.options["mlp"].g_hidden == (400, 400, 400, 400)
+        for plugin, values in cell.options.items():
+            resolved = {k: str(getattr(config.options[plugin], k)).lower() for k in values}
+            assert resolved == {k: str(v).lower() for k, v in values.items()}, cell.variant
+        expected = {"wgan": (5e-5, 5), "wgan-gp": (1e-4, 5)}.get(cell.plugins[0], (1e-4, 1))
+        assert (config.train.lr, config.train.n_critic) == expected, cell.variant
+        if cell.plugins[0] != "wgan-gp":
+            assert config.train.betas == (0.8, 0.999), cell.variant
 
 
-def test_variant_with_a_missing_plugin_is_skipped_and_reported(variants, pm, capsys):
-    pm.infos["hinge"].error = "simulated: not installed"
-    rows = variants.main(["--quick", "--variants", "hinge", "--datasets", "grid", "--steps", "1"], pm=pm)
-    out = capsys.readouterr().out
-    assert "skipped hinge: plugin(s) hinge missing or broken" in out
-    assert [r.variant for r in rows] == ["PacGAN Table 1: GAN"]
-
-
-def test_unknown_variant_is_a_usage_error(variants, capsys):
-    with pytest.raises(SystemExit):
-        variants.main(["--variants", "gan,nope"])
-    assert "unknown variant nope" in capsys.readouterr().err
-
-
-def test_statistics_over_seeds(variants):
-    ok = [variants.RunResult("ring", "gan", s, 2.0, m, 8, hq, kl)
-          for s, (m, hq, kl) in enumerate([(6, 90.0, 0.2), (8, 100.0, float("nan"))])]
-    row = variants.summarise(ok + [variants.RunResult("ring", "gan", 2, 4.0, error="diverged")])
-    assert (row.runs, row.failed) == (3, 1)
-    assert row.cells["modes"] == "7.0 ± 1.4 / 8"  # sample std of (6, 8) is sqrt(2)
-    assert row.cells["high quality %"] == "95.0 ± 7.1"
-    assert row.cells["KL"] == "0.20 (undefined in 1)"
-    assert row.cells["s/run"] == "2.7"
-
-
-def test_every_variant_resolves_its_options(variants, pm):
-    # A typo in a plugin or option name would only show mid-benchmark; catch it here.
-    for name, variant in variants.VARIANTS.items():
-        options = pm.select(list(variant.plugins)).build_options(
-            {k: dict(v) for k, v in variant.options.items()})
-        for plugin, values in variant.options.items():
-            resolved = {k: str(getattr(options[plugin], k)).lower() for k in values}
-            assert resolved == {k: str(v).lower() for k, v in values.items()}, name
-
-
-def test_added_variants_train(variants, pm, capsys):
-    added = ["gan+recon", "wgan-gp-one-sided", "lsgan-sigmoid", "gan+sn-g"]
-    rows = variants.main(["--quick", "--variants", ",".join(added), "--datasets", "ring", "--steps", "1"], pm=pm)
-    assert [(r.variant, r.failed) for r in rows[1:]] == [(name, 0) for name in added]
-    assert "failed:" not in capsys.readouterr().out
-
-
-def test_zoo_variants_train(variants, pm, capsys):
-    added = ["fgan-kl", "rahinge", "gan+dragan", "gan+lecam"]
-    rows = variants.main(["--quick", "--variants", ",".join(added), "--datasets", "ring", "--steps", "1"], pm=pm)
-    assert [(r.variant, r.failed) for r in rows[1:]] == [(name, 0) for name in added]
-    assert "failed:" not in capsys.readouterr().out
+def test_a_tiny_version_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["compare", str(SWEEP), "--only", "gan", "--only", "wgan-gp-one-sided", "--seeds", "1", "--steps", "2",
+                 "--sample-every", "2", "--threads", "1", "-o", "mlp.preset=none", "-o", "mlp.g_hidden=8",
+                 "-o", "mlp.d_hidden=8", "-o", "data.toy_samples=256", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    groups = {r["variant"] for r in rows}
+    assert groups == {"gan [data=ring]", "gan [data=grid]", "wgan-gp-one-sided [data=ring]",
+                      "wgan-gp-one-sided [data=grid]"}
+    assert all(r["n"] == 1 for r in rows if r["metric"] == "modes_captured")

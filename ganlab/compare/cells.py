@@ -1,0 +1,128 @@
+"""Running one cell: an ordinary ganlab run folder plus ``status.json``.
+
+A cell is *finished* or *failed* once its status says so; a folder with a
+checkpoint and no final status (interrupted, killed) is resumed; a folder
+that stopped before its first checkpoint is started again. :func:`run_cell`
+never raises for a cell's own failure: a diverged run, a bad combination or
+a plugin bug becomes ``{"status": "failed", "message": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from ganlab.checkpoint import CHECKPOINT_NAME, write_text_atomic
+from ganlab.errors import GanlabError
+
+STATUS_NAME = "status.json"
+DONE = ("finished", "failed")
+
+_stop = {"requested": False}  # set by the worker's SIGINT/SIGTERM handler between runs
+_pm = {}
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(run_dir) / STATUS_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cell_state(run_dir: Path) -> str:
+    """``finished``, ``failed``, ``resume`` (a checkpoint to continue) or ``new``."""
+    status = read_status(run_dir)
+    if status and status.get("status") in DONE:
+        return status["status"]
+    if (Path(run_dir) / "config.toml").is_file() and (Path(run_dir) / CHECKPOINT_NAME).is_file():
+        return "resume"
+    return "new"
+
+
+def write_status(run_dir: Path, status: str, message: str = "", **extra) -> dict[str, Any]:
+    record = {"status": status, "message": message, **extra}
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(run_dir) / STATUS_NAME, json.dumps(record) + "\n")
+    return record
+
+
+def _request_stop(signum, frame):
+    _stop["requested"] = True
+
+
+def worker_init() -> None:
+    """In a pool worker: Ctrl-C is the parent's to forward, and means 'stop after this step'."""
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+
+
+def _plugin_manager():
+    if "pm" not in _pm:
+        from ganlab.artifacts import _pyplot
+        from ganlab.manager import make_plugin_manager
+
+        # The trainer imports matplotlib on first use; a Ctrl-C landing inside that import would
+        # leave a half-initialised module behind for every later cell of this process.
+        _pyplot()
+        _pm["pm"] = make_plugin_manager()
+    return _pm["pm"]
+
+
+def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) -> dict[str, Any]:
+    """Run (or resume) one cell to the end; returns its status record plus ``id`` and ``resumed``."""
+    from ganlab.config import RunRequest
+    from ganlab.run import LOCK_NAME, RunLock, prepare_run
+
+    run_dir = Path(sweep_dir) / cell["id"]
+    t0 = time.perf_counter()
+    state = cell_state(run_dir)
+    base = {"id": cell["id"], "resumed": state == "resume"}
+    if state in DONE:
+        return {**read_status(run_dir), **base, "skipped": True}
+    if _stop["requested"]:
+        return {**base, "status": "interrupted", "message": "not started"}
+    pm = pm or _plugin_manager()
+    trainer = None
+    extra = {"threads": threads} if threads else {}
+    try:
+        if state == "resume":
+            steps = {"steps": cell["train"]["steps"]} if "steps" in cell["train"] else {}
+            request = RunRequest(train={**steps, **extra})
+            trainer = prepare_run(pm, request, resume=run_dir, quiet=True, log=_no_log)
+        else:
+            if run_dir.exists():  # stopped before its first checkpoint: nothing to keep
+                if (run_dir / LOCK_NAME).exists():
+                    RunLock(run_dir).acquire().release()  # a folder in use is refused, never removed
+                shutil.rmtree(run_dir)
+            request = RunRequest(list(cell["plugins"]), {**cell["train"], **extra},
+                                 {k: dict(v) for k, v in cell["options"].items()})
+            trainer = prepare_run(pm, request, out=run_dir, quiet=True, log=_no_log)
+        if _stop["requested"]:
+            trainer.close()
+            return {**base, "status": "interrupted", "message": "stopped before training"}
+        status = trainer.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint stays
+        _stop["requested"] = True
+        return {**base, "status": "interrupted", "message": "aborted"}
+    except Exception as exc:  # a diverged run, a bad combination or a plugin bug fails its cell only
+        if _stop["requested"] or getattr(trainer, "stop_requested", False):
+            # Raised while stopping (a second Ctrl-C cut a step short): not the cell's fault.
+            _stop["requested"] = True
+            return {**base, "status": "interrupted", "message": f"aborted ({type(exc).__name__})"}
+        text = str(exc) if isinstance(exc, GanlabError) else \
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return {**write_status(run_dir, "failed", text, error=type(exc).__name__,
+                               seconds=round(time.perf_counter() - t0, 3)), **base}
+    seconds = round(time.perf_counter() - t0, 3)
+    if status == "finished":
+        return {**write_status(run_dir, "finished", step=trainer.step, seconds=seconds), **base}
+    _stop["requested"] = True  # the trainer took the Ctrl-C: this process starts no further cell
+    return {**base, "status": "interrupted", "message": f"stopped at step {trainer.step}", "step": trainer.step}
+
+
+def _no_log(*args, **kwargs) -> None:
+    pass

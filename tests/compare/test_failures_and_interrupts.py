@@ -1,0 +1,109 @@
+"""A failing cell never stops the others; Ctrl-C stops cleanly and a re-run completes only what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ganlab.cli import main
+
+
+def run(capsys, *args) -> tuple[int, str]:
+    code = main(["compare", *map(str, args), "--threads", "1"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_sweep, capsys):
+    path = tmp_path / "s.toml"
+    # dcgan on 2-D points is a bad combination (ConfigError) in every cell of its variant.
+    path.write_text(tiny_sweep({"dcgan": 'plugins = ["dcgan"]', "gan": 'plugins = ["gan"]'}, seeds=1))
+    out = tmp_path / "out"
+    code, text = run(capsys, path, "--out", out)
+    assert code == 1 and "Traceback" not in text
+    failed = json.loads((out / "cells/dcgan/seed0/status.json").read_text())
+    assert failed["status"] == "failed" and "dcgan" in failed["message"] and failed["error"] == "ConfigError"
+    assert json.loads((out / "cells/gan/seed0/status.json").read_text())["status"] == "finished"
+    assert "failed: dcgan seed 0:" in text
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["variant"], r["n"], r["failed"]) for r in rows if r["variant"] == "dcgan"] == [("dcgan", 0, 1)]
+    assert all(r["n"] == 1 and r["failed"] == 0 for r in rows if r["variant"] == "gan" and r["mean"] is not None)
+    # A re-run skips the failed cell (it would fail again) unless asked.
+    code, text = run(capsys, path, "--out", out)
+    assert code == 1 and "1 finished earlier" in text and "1 failed earlier" in text and "ran " not in text
+    code, text = run(capsys, path, "--out", out, "--retry-failed")
+    assert code == 1 and "ran 1 cell(s)" in text
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_completes_the_rest(tmp_path, tiny_sweep, capsys):
+    path = tmp_path / "s.toml"
+    text = tiny_sweep({"gan": 'plugins = ["gan"]'}, seeds=3, steps=150, sample_every=150)
+    path.write_text(text.replace("checkpoint_every = 2", "checkpoint_every = 50").replace("log_every = 2", "log_every = 50"))
+    out = tmp_path / "out"
+    env = {**os.environ, "GANLAB_OFFLINE": "1", "GANLAB_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ganlab", "compare", str(path), "--out", str(out),
+                             "--workers", "1", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    first = out / "cells/gan/seed0/status.json"
+    deadline = time.monotonic() + 120
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr and "re-run the same command" in stdout
+    finished = [p for p in out.glob("cells/gan/seed*/status.json")
+                if json.loads(p.read_text())["status"] == "finished"]
+    assert 1 <= len(finished) < 3
+    stamp = (first.parent / "metrics.jsonl").stat().st_mtime_ns
+
+    code, text = run(capsys, path, "--out", out)
+    assert code == 0, text
+    assert f"{len(finished)} finished earlier (skipped)" in text and f"ran {3 - len(finished)} cell(s)" in text
+    assert (first.parent / "metrics.jsonl").stat().st_mtime_ns == stamp
+    for seed in range(3):
+        status = json.loads((out / f"cells/gan/seed{seed}/status.json").read_text())
+        assert status["status"] == "finished" and status["step"] == 150
+
+
+def test_a_diverged_cell_is_failed_with_its_message(tmp_path, pm, monkeypatch):
+    from ganlab.compare.cells import cell_state, run_cell
+    from ganlab.errors import TrainingDiverged
+    from ganlab.trainer import Trainer
+
+    def diverge(self):
+        self.close()
+        raise TrainingDiverged("training stopped: a loss became non-finite at step 3")
+
+    monkeypatch.setattr(Trainer, "fit", diverge)
+    cell = {"id": "cells/gan/seed0", "plugins": ["gan"], "options": {"mlp": {"g_hidden": "8", "d_hidden": "8"}},
+            "train": {"data": "ring", "steps": 4, "batch_size": 8, "seed": 0}}
+    record = run_cell(cell, str(tmp_path), threads=1, pm=pm)
+    assert record["status"] == "failed" and record["error"] == "TrainingDiverged"
+    assert "non-finite at step 3" in record["message"]
+    assert cell_state(tmp_path / "cells/gan/seed0") == "failed"
+    # A finished or failed cell is never run again.
+    assert run_cell(cell, str(tmp_path), threads=1, pm=pm)["skipped"] is True
+
+
+def test_an_error_while_stopping_is_an_interruption_not_a_failure(tmp_path, pm, monkeypatch):
+    from ganlab.compare import cells
+    from ganlab.trainer import Trainer
+
+    def cut_short(self):  # a second Ctrl-C broke an import inside the step, say
+        self.stop_requested = True
+        self.close()
+        raise AttributeError("module 'matplotlib' has no attribute 'artist'")
+
+    monkeypatch.setattr(Trainer, "fit", cut_short)
+    monkeypatch.setitem(cells._stop, "requested", False)
+    cell = {"id": "cells/gan/seed0", "plugins": ["gan"], "options": {"mlp": {"g_hidden": "8", "d_hidden": "8"}},
+            "train": {"data": "ring", "steps": 4, "batch_size": 8, "seed": 0}}
+    record = cells.run_cell(cell, str(tmp_path), threads=1, pm=pm)
+    assert record["status"] == "interrupted" and not (tmp_path / "cells/gan/seed0/status.json").exists()
+    # ... and this process starts no further cell.
+    assert cells.run_cell({**cell, "id": "cells/gan/seed1"}, str(tmp_path), pm=pm)["message"] == "not started"
