@@ -235,7 +235,9 @@ def _follow_rank_zero(pm, request: RunRequest, resuming: bool, quiet: bool, worl
     resumable = {k: v for k, v in request.train.items() if k in RESUMABLE_FLAGS}
     request = load_config_file(run_dir / CONFIG_NAME).merged_with(RunRequest(train=resumable))
     selection = pm.select(request.plugins)
-    trainer = Trainer(build_run(selection, resolve_config(selection, request)), run_dir, quiet=True,
+    config = resolve_config(selection, request)
+    apply_threads(config.train)
+    trainer = Trainer(build_run(selection, config), run_dir, quiet=True,
                       log=lambda *a: None, world=world)
     if resuming:
         trainer.resume()
