@@ -132,16 +132,21 @@ def parse_overrides(texts: list[str]) -> dict[str, dict[str, str]]:
     return options
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; a missing, unreadable or malformed file is one clear error."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
 def load_config_file(path: str | Path) -> RunRequest:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    data = read_toml(path, "config file")
     unknown = set(data) - {"plugins", "train", "options", "record"}
     if unknown:
         raise ConfigError(

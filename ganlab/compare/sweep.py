@@ -39,13 +39,12 @@ import itertools
 import json
 import re
 import shlex
-import tomllib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganlab.config import _toml_key, _toml_table, _toml_value, check_train_keys, parse_override
+from ganlab.config import _toml_key, _toml_table, _toml_value, check_train_keys, parse_override, read_toml
 from ganlab.errors import ConfigError, GanlabError
 
 SWEEP_NAME = "sweep.toml"
@@ -183,13 +182,7 @@ def sweep_from_dict(data: dict[str, Any], where: str, default_name: str) -> Swee
 
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"sweep file {path} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"sweep file {path} is not valid TOML: {exc}") from None
-    return sweep_from_dict(data, str(path), path.stem)
+    return sweep_from_dict(read_toml(path, "sweep file"), str(path), path.stem)
 
 
 def parse_variant(text: str) -> Variant:

@@ -38,15 +38,6 @@ GOOD = """
 """
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
-    return site
-
-
 def test_installed_entry_point_is_discovered(site):
     fake_distribution(site, "ganlab-fake", "1.2", "fakeloss", "ganlab_fake_mod", GOOD)
     pm = make_plugin_manager()

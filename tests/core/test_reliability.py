@@ -43,15 +43,6 @@ def fake_distribution(site: Path, dist: str, entry: str, module: str, source: st
     (site / f"{module}.py").write_text(textwrap.dedent(source))
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
-    return site
-
-
 def with_plugins(monkeypatch, **plugins) -> None:
     """Make ``ganlab`` (the CLI) see extra in-process plugins, by name."""
     import ganlab.cli as cli
