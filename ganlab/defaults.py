@@ -20,10 +20,11 @@ BUILTINS = {
     "r1": "ganlab.plugins.r1",
     "recon": "ganlab.plugins.recon",
     "cgan": "ganlab.plugins.cgan",
+    "mnist-metrics": "ganlab.plugins.mnist_metrics",
 }
 
-# Active in every run: the datasets.
-ALWAYS_ACTIVE = ("data",)
+# Active in every run: the datasets and the MNIST sample-quality metrics.
+ALWAYS_ACTIVE = ("data", "mnist-metrics")
 
 # Who answers a single-answer hook when no selected plugin does.
 DEFAULT_PROVIDERS = {
