@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
@@ -203,7 +204,10 @@ def kernel_distance(real_features: torch.Tensor, fake_features: torch.Tensor, su
     size = min(subset_size, len(real_features), len(fake_features))
     if size < 2:
         raise MetricError("KID needs at least 2 real and 2 generated samples")
-    kid = KernelInceptionDistance(feature=_Precomputed(real_features.shape[1]), subsets=subsets, subset_size=size)
+    with warnings.catch_warnings():  # "will save all extracted features": they are in memory already
+        warnings.simplefilter("ignore", UserWarning)
+        kid = KernelInceptionDistance(feature=_Precomputed(real_features.shape[1]), subsets=subsets,
+                                      subset_size=size)
     kid.update(real_features.float(), real=True)
     kid.update(fake_features.float(), real=False)
     with torch.random.fork_rng(devices=[]):

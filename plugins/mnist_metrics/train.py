@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -25,11 +24,14 @@ SEED = 0
 
 
 def embedded_mnist() -> tuple[torch.Tensor, torch.Tensor]:
-    """The embedded split as uint8 images ``(10000, 1, 28, 28)`` and int64 labels."""
-    from ganlab.plugins.data import _embedded_arrays
+    """The embedded split as uint8 images ``(10000, 1, 28, 28)`` and int64 labels, loaded through the host."""
+    from ganlab.config import RunRequest, resolve_config
+    from ganlab.manager import make_plugin_manager
+    from ganlab.runsetup import load_data
 
-    images, labels = _embedded_arrays()
-    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+    selection = make_plugin_manager(autoload=False).select([])
+    loaded = load_data(selection, resolve_config(selection, RunRequest(train={"data": "mnist-embedded"})))
+    return loaded.data, loaded.labels
 
 
 def _shift(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.Tensor:
