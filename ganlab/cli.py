@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "check this option setting instead of the built-in variants")
     verify_command.add_arguments(p)
     p.set_defaults(handler=verify_command.run)
+    from ganlab import eval_command
+
+    p = sub.add_parser("eval", help="sample-quality metrics of a run's checkpoint", description=eval_command.DESCRIPTION)
+    eval_command.add_arguments(p)
+    p.set_defaults(handler=eval_command.run)
     return parser
 
 
