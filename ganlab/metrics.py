@@ -197,11 +197,12 @@ def kernel_distance(real_features: torch.Tensor, fake_features: torch.Tensor, su
                     subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
     """KID (unbiased MMD² with the cubic polynomial kernel): mean and std over random subsets, via torchmetrics.
 
-    The subsets are drawn from a seeded stream, so equal inputs give equal numbers.
+    The subsets are drawn from a seeded stream, so equal inputs give equal numbers. A subset holds at
+    most half of the smaller set, so subsets differ and the std says something.
     """
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    size = min(subset_size, len(real_features), len(fake_features))
+    size = min(subset_size, min(len(real_features), len(fake_features)) // 2)
     if size < 2:
         raise MetricError("KID needs at least 2 real and 2 generated samples")
     with warnings.catch_warnings():  # "will save all extracted features": they are in memory already

@@ -30,7 +30,8 @@ from ganlab.trainer import Trainer
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".lock"
 # What may change when a run is resumed; everything else must match the run.
-RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "device"}
+RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "eval_every", "eval_samples",
+                   "device"}
 
 
 class RunLock:

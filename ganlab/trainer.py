@@ -385,6 +385,24 @@ class Trainer:
             self.log(f"step {self.step}: {evaluation.summary}")
         return evaluation
 
+    def evaluate_metrics(self) -> dict[str, Any] | None:
+        """``--eval-every``: every active metric (:mod:`ganlab.metrics`) into ``eval.jsonl``; RNG streams untouched."""
+        from ganlab.metrics import evaluate_generator
+
+        try:
+            values = evaluate_generator(self.selection, self.setup.loaded, self.options, self.G, self.train.latent_dim,
+                                        self.cond is not None, self.train.eval_samples, self.train.seed, self.device)
+        except GanlabError as exc:  # a diagnostic must never stop training
+            warnings.warn(f"metrics not computed at step {self.step}: {exc}", UserWarning, stacklevel=2)
+            return None
+        if not values:
+            return None
+        row = {"step": self.step, "source": "train", "n": self.train.eval_samples, **values}
+        append_line(self.eval_path, strict_json(row))
+        if self.quiet:
+            self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        return row
+
     # -- the loop -------------------------------------------------------------
 
     def advance(self) -> dict[str, Any] | None:
@@ -417,6 +435,8 @@ class Trainer:
                         self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
                     if self.step % t.sample_every == 0:
                         self.save_samples()
+                    if t.eval_every and self.step % t.eval_every == 0:
+                        self.evaluate_metrics()
                     if self.step % t.checkpoint_every == 0:
                         self.save_checkpoint()
                 status = "interrupted" if self.stop_requested else "finished"
@@ -443,6 +463,10 @@ class Trainer:
         failing = status == "failed"
         try:
             plot_losses(self.metrics_path, self.run_dir / "losses.png")
+            if self.train.eval_every:
+                from ganlab.metrics import plot_eval
+
+                plot_eval(self.eval_path, self.run_dir / "eval.png")
             self._observe("ganlab_on_run_end", run_dir=self.run_dir, step=self.step, status=status)
         except GanlabError as exc:
             if not failing:
