@@ -21,6 +21,7 @@ BUILTINS = {
     "recon": "ganlab.plugins.recon",
     "cgan": "ganlab.plugins.cgan",
     "mnist-metrics": "ganlab.plugins.mnist_metrics",
+    "inception": "ganlab.plugins.inception",
 }
 
 # Active in every run: the datasets and the MNIST sample-quality metrics.

@@ -111,3 +111,22 @@ def test_eval_every_on_a_mixture_logs_the_mode_report(run_tiny):
 def test_eval_every_must_not_be_negative(capsys, tmp_path):
     assert main(["run", "--eval-every", "-1", "--out", str(tmp_path / "r")]) == 2
     assert "--eval-every" in capsys.readouterr().err
+
+
+def test_inception_metrics_without_their_weights_are_one_clear_message(run_tiny, capsys, tmp_path, monkeypatch):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
+    folder = tmp_path / "rgb"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    trainer = run_tiny(["inception", "lsgan"], data=str(folder), train={"batch_size": 8, "image_size": 16})
+    assert main(["eval", str(trainer.run_dir), "--n", "20"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Inception" in err and "never replaces Inception" in err
+    assert ("torch-fidelity" in err) and ("load_state_dict_from_url" in err)
+    assert not (trainer.run_dir / "eval.jsonl").exists()
