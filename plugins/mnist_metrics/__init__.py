@@ -68,9 +68,23 @@ def _embed(x: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tens
     return torch.cat(feats), torch.cat(preds)
 
 
+_REAL_MEMO: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _real_embedding(real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of the real side, remembered by content: --eval-every compares with the same real set each time."""
+    import hashlib
+
+    key = f"{tuple(real.shape)}:{hashlib.blake2b(real.contiguous().numpy().tobytes(), digest_size=16).hexdigest()}"
+    if key not in _REAL_MEMO:
+        _REAL_MEMO.clear()  # one real set at a time
+        _REAL_MEMO[key] = _embed(real)
+    return _REAL_MEMO[key]
+
+
 def _features(batch: MetricBatch):
     def compute():
-        real_f, real_p = _embed(batch.real)
+        real_f, real_p = _real_embedding(batch.real)
         fake_f, fake_p = _embed(batch.fake)
         return real_f, real_p, fake_f, fake_p
 
