@@ -276,7 +276,10 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a checkpoint whose schema :func:`ganlab.checkpoint.load_checkpoint` checked."""
-        if list(state["plugins"]) != list(self.setup.plugins):
+        from ganlab.defaults import ALWAYS_ACTIVE  # added over time; a run that predates one still resumes
+
+        if [p for p in state["plugins"] if p not in ALWAYS_ACTIVE] != \
+                [p for p in self.setup.plugins if p not in ALWAYS_ACTIVE]:
             raise CheckpointError(f"the checkpoint was written by plugins {state['plugins']}, "
                                   f"but this run uses {self.setup.plugins}")
         if state["data"] != self._data_identity():

@@ -130,3 +130,15 @@ def test_inception_metrics_without_their_weights_are_one_clear_message(run_tiny,
     assert err.count("\n") == 1 and "Inception" in err and "never replaces Inception" in err
     assert ("torch-fidelity" in err) and ("load_state_dict_from_url" in err)
     assert not (trainer.run_dir / "eval.jsonl").exists()
+
+
+def test_a_run_from_before_mnist_metrics_still_resumes(run_tiny, capsys):
+    import torch
+
+    trainer = run_tiny(["lsgan"])
+    ckpt = trainer.run_dir / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)
+    state["plugins"] = [p for p in state["plugins"] if p != "mnist-metrics"]  # as written before it existed
+    torch.save(state, ckpt)
+    assert main(["run", "--resume", str(trainer.run_dir), "--steps", "4", "--quiet"]) == 0
+    assert "resuming at step 3 of 4" in capsys.readouterr().out
