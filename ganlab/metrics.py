@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ganlab.options import Options
 
 EVAL_NAME = "eval.jsonl"
+# Columns of an eval.jsonl row that ganlab writes itself.
+RESERVED_KEYS = ("step", "source", "n", "n_real", "seed", "seconds")
 
 
 class MetricError(GanlabError):
@@ -110,7 +112,7 @@ def compute_metrics(metrics: Mapping[str, tuple[str, Metric]], batch: MetricBatc
             raise PluginError(f"metric {name!r} of plugin {plugin!r} returned {type(values).__name__}; "
                               f"expected a mapping of names to numbers")
         for key, value in values.items():
-            if key in owner or key in ("step", "n", "seed", "source"):
+            if key in owner or key in RESERVED_KEYS:
                 raise PluginError(f"metric {name!r} ({plugin}) returns {key!r}, which "
                                   f"{'metric ' + repr(owner[key]) if key in owner else 'ganlab'} uses already")
             try:
