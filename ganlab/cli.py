@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description=compare_command.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     compare_command.add_arguments(p)
     p.set_defaults(handler=compare_command.run)
+    from ganlab import eval_command
+
+    p = sub.add_parser("eval", help="sample-quality metrics of a run's checkpoint", description=eval_command.DESCRIPTION)
+    eval_command.add_arguments(p)
+    p.set_defaults(handler=eval_command.run)
     return parser
 
 

@@ -53,6 +53,8 @@ class TrainConfig:
                                           "penalties stay fp32"})
     compile: bool = field(default=False, metadata={"help": "torch.compile G and D (slow start, faster steps)"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads for this run (0: torch's default)"})
+    eval_every: int = field(default=0, metadata={"help": "steps between sample-quality metrics in eval.jsonl (0: off)"})
+    eval_samples: int = field(default=2000, metadata={"help": "generated (and real) samples per --eval-every"})
 
     def __post_init__(self) -> None:
         positive = ("steps", "batch_size", "n_critic", "latent_dim", "sample_every", "checkpoint_every", "log_every")
@@ -63,6 +65,10 @@ class TrainConfig:
             raise ConfigError(f"--lr must be a positive number, got {self.lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
+        if self.eval_every < 0:
+            raise ConfigError(f"--eval-every must be 0 (off) or a positive interval, got {self.eval_every}")
+        if self.eval_samples < 10:
+            raise ConfigError(f"--eval-samples must be at least 10, got {self.eval_samples}")
         if self.image_size < 0:
             raise ConfigError("--image-size must be 0 (native) or a positive size")
         if self.image_size > MAX_IMAGE_SIZE:

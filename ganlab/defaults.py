@@ -26,10 +26,12 @@ BUILTINS = {
     "diffaugment": "ganlab.plugins.diffaugment",
     "recon": "ganlab.plugins.recon",
     "cgan": "ganlab.plugins.cgan",
+    "mnist-metrics": "ganlab.plugins.mnist_metrics",
+    "inception": "ganlab.plugins.inception",
 }
 
-# Active in every run: the datasets.
-ALWAYS_ACTIVE = ("data",)
+# Active in every run: the datasets and the MNIST sample-quality metrics.
+ALWAYS_ACTIVE = ("data", "mnist-metrics")
 
 # What the conformance kit's tiny runs use: the default plugins' smallest settings,
 # an image dataset and a 2-D one that need no download.

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 
     from ganlab.conditioning import Conditioner
     from ganlab.datasets import DataSpec, DatasetFactory
+    from ganlab.metrics import Metric
     from ganlab.options import Options
     from ganlab.regularizers import Regularizer
     from ganlab.runsetup import ValidationView
@@ -236,6 +237,29 @@ def ganlab_claims(options: Options) -> Any | list[Any] | None:
 
     Read the plugin's own options to return the claims of the configured
     variant. Results of all active plugins add up: not a single-answer hook.
+    """
+
+
+# --- evaluation --------------------------------------------------------------
+
+
+@hookspec
+def ganlab_metrics(data: DataSpec, options: Options) -> Mapping[str, Metric] | None:
+    """Offer sample-quality metrics for this kind of data.
+
+    Returns a mapping from metric name to a :class:`ganlab.metrics.Metric`, or
+    ``None`` when this plugin has no metric for ``data`` (check
+    ``data.name``, ``data.shape``, ``data.kind``). A metric is a callable
+    taking a :class:`ganlab.metrics.MetricBatch` (``real`` and ``fake``
+    samples of shape ``(n, *data.shape)`` on the CPU, the real samples'
+    ``real_labels``, and in a conditional run ``fake_labels``, the labels G
+    was asked for) and returning named numbers, e.g. ``{"fd": 3.2}``; the
+    names become columns of ``eval.jsonl`` and must not clash with another
+    metric's. Raise :class:`ganlab.metrics.MetricError` with a fix when the
+    metric cannot be computed here (missing weights). ``ganlab eval`` and
+    ``--eval-every`` compute every metric of every active plugin: results
+    add up, this is not a single-answer hook; two plugins offering one
+    metric name is a conflict.
     """
 
 

@@ -305,7 +305,10 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a checkpoint whose schema :func:`ganlab.checkpoint.load_checkpoint` checked."""
-        if list(state["plugins"]) != list(self.setup.plugins):
+        from ganlab.defaults import ALWAYS_ACTIVE  # added over time; a run that predates one still resumes
+
+        if [p for p in state["plugins"] if p not in ALWAYS_ACTIVE] != \
+                [p for p in self.setup.plugins if p not in ALWAYS_ACTIVE]:
             raise CheckpointError(f"the checkpoint was written by plugins {state['plugins']}, "
                                   f"but this run uses {self.setup.plugins}")
         if state["data"] != self._data_identity():
@@ -434,6 +437,24 @@ class Trainer:
             self.log(f"step {self.step}: {evaluation.summary}")
         return evaluation
 
+    def evaluate_metrics(self) -> dict[str, Any] | None:
+        """``--eval-every``: every active metric (:mod:`ganlab.metrics`) into ``eval.jsonl``; RNG streams untouched."""
+        from ganlab.metrics import evaluate_generator
+
+        try:
+            values = evaluate_generator(self.selection, self.setup.loaded, self.options, self.G, self.train.latent_dim,
+                                        self.cond is not None, self.train.eval_samples, self.train.seed, self.device)
+        except GanlabError as exc:  # a diagnostic must never stop training
+            warnings.warn(f"metrics not computed at step {self.step}: {exc}", UserWarning, stacklevel=2)
+            return None
+        if not values:
+            return None
+        row = {"step": self.step, "source": "train", "n": self.train.eval_samples, **values}
+        append_line(self.eval_path, strict_json(row))
+        if self.quiet:
+            self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        return row
+
     # -- the loop -------------------------------------------------------------
 
     def advance(self) -> dict[str, Any] | None:
@@ -468,6 +489,8 @@ class Trainer:
                         self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
                     if self.step % t.sample_every == 0:
                         self.save_samples()
+                    if t.eval_every and self.step % t.eval_every == 0:
+                        self.evaluate_metrics()
                     if self.step % t.checkpoint_every == 0:
                         self.save_checkpoint()
                 status = "interrupted" if self.stop_requested else "finished"
@@ -505,6 +528,10 @@ class Trainer:
             return
         try:
             plot_losses(self.metrics_path, self.run_dir / "losses.png")
+            if self.train.eval_every:
+                from ganlab.metrics import plot_eval
+
+                plot_eval(self.eval_path, self.run_dir / "eval.png")
             self._observe("ganlab_on_run_end", run_dir=self.run_dir, step=self.step, status=status)
         except GanlabError as exc:
             if not failing:

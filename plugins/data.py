@@ -528,3 +528,17 @@ def ganlab_options():
 @hookimpl
 def ganlab_datasets():
     return dict(DATASETS)
+
+
+def _modes_metric(centers: torch.Tensor, std: float, batch) -> dict[str, float]:
+    """The PacGAN mode report of the generated points, as a metric (what ``modes.jsonl`` logs)."""
+    return dict(evaluate_points(batch.fake, centers, std).evaluation().values)
+
+
+@hookimpl
+def ganlab_metrics(data: DataSpec, options: Options):
+    """``modes`` for the 2-D mixtures, scored against the mixture this run trains on."""
+    if data.kind != "points" or data.name not in MIXTURES:
+        return None
+    centers, std = mixture(data.name, options)
+    return {"modes": functools.partial(_modes_metric, centers, std)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ganlab.testing.infrastructure import check_datasets, check_optimizer
+from ganlab.testing.infrastructure import check_datasets, check_metrics, check_optimizer
 from ganlab.testing.losses import check_d_loss, check_g_loss
 from ganlab.testing.models import check_models
 from ganlab.testing.registration import default_name, register
@@ -71,6 +71,10 @@ def check_plugin(
         check_datasets(selection, options_obj, name, results)
     else:
         results.skip("datasets", "the plugin does not implement ganlab_datasets")
+    if "ganlab_metrics" in hooks:
+        check_metrics(selection, options_obj, name, results)
+    else:
+        results.skip("metrics", "the plugin does not implement ganlab_metrics")
     if hooks & {"ganlab_generator", "ganlab_discriminator", "ganlab_conditioner"}:
         # Models are built with the plugins it needs (an architecture for a conditioner, say).
         models = {}

@@ -110,3 +110,47 @@ def _check_loaded(key: str, loaded, loaded_type) -> None:
                 f"{tuple(labels.shape)}")
         require(spec.num_classes is not None and 0 <= int(labels.min()) and int(labels.max()) < spec.num_classes,
                 f"dataset {key!r}: labels must lie in [0, num_classes={spec.num_classes})")
+
+
+def check_metrics(selection, options, name: str, results: Results) -> None:
+    """Each metric the plugin offers, on small random batches of a few kinds of data: named finite numbers."""
+    from ganlab.datasets import DataSpec
+    from ganlab.metrics import MetricBatch, MetricError
+
+    specs = [DataSpec("mnist", (1, 28, 28), 10), DataSpec("ring", (2,), None, "points"),
+             DataSpec("cifar10", (3, 32, 32), 10), DataSpec("grid", (2,), None, "points")]
+
+    def one(spec: DataSpec) -> str:
+        answers = [a for p, a in selection.call_each("ganlab_metrics", data=spec, options=options) if p == name]
+        answer = answers[0] if answers else None
+        if answer is None:
+            return "none for this data"
+        require(isinstance(answer, Mapping), f"ganlab_metrics returned {describe(answer)}; return a mapping "
+                                             "of names to metrics, or None")
+        gen = torch.Generator().manual_seed(0)
+        n = 64
+        real = torch.rand((n, *spec.shape), generator=gen) * 2 - 1
+        fake = torch.rand((n, *spec.shape), generator=gen) * 2 - 1
+        labels = torch.arange(n) % spec.num_classes if spec.num_classes else None
+        shown = []
+        for metric_name, metric in answer.items():
+            require(isinstance(metric_name, str) and callable(metric),
+                    f"ganlab_metrics must map names to callables, got {metric_name!r}: {describe(metric)}")
+            values = []
+            for _ in range(2):
+                batch = MetricBatch(real, fake, spec, labels, labels)
+                try:
+                    out = metric(batch)
+                except MetricError as exc:  # allowed: says why it cannot be computed here
+                    values.append({"unavailable": str(exc)})
+                    continue
+                require(isinstance(out, Mapping) and all(isinstance(k, str) for k in out),
+                        f"metric {metric_name!r} returned {describe(out)}; return {{name: number}}")
+                values.append({k: float(v) for k, v in out.items()})
+            require(repr(values[0]) == repr(values[1]), f"metric {metric_name!r} gave {values[0]} and then {values[1]} "
+                                            f"on the same samples; a metric must be deterministic")
+            shown.append(metric_name)
+        return ", ".join(shown)
+
+    for spec in specs:
+        results.run(f"metrics.{spec.name}", lambda spec=spec: one(spec))

@@ -18,7 +18,7 @@ TINY = ["--steps", "2", "--batch-size", "8", "-o", "mlp.g_hidden=16", "-o", "mlp
 def test_run_trains_and_reports(tmp_path, capsys):
     assert main(["run", "--plugin", "lsgan", *TINY, "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "plugins data, lsgan, mlp, adam" in out
+    assert "plugins data, mnist-metrics, lsgan, mlp, adam" in out
     assert "data: embedded MNIST test split" in out
     assert "step 2/2" in out and "D(x)=" in out and "D(G(z))=" in out
     assert (tmp_path / "r" / "samples" / "step_000002.png").is_file()

@@ -149,7 +149,7 @@ def test_run_record_contents(run_tiny):
     assert record["train"]["steps"] == 3 and record["train"]["data"] == "mnist-embedded"
     assert record["options"]["lsgan"]["a"] == -1.0 and record["options"]["mlp"]["g_hidden"] == [32]
     assert record["record"]["torch"] == torch.__version__
-    assert set(record["record"]["plugins"]) == {"data", "lsgan", "mlp", "adam"}
+    assert set(record["record"]["plugins"]) == {"data", "mnist-metrics", "lsgan", "mlp", "adam"}
     assert record["record"]["data"]["n"] == 10000 and "embedded" in record["record"]["data"]["source"]
 
 

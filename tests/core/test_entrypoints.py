@@ -102,7 +102,7 @@ def test_example_package_installs_and_runs_through_the_cli(tmp_path):
     trained = run("run", "--plugin", "ragan", "-o", "ragan.scale=2", "--steps", "2", "--batch-size", "8",
                   "-o", "mlp.g_hidden=16", "-o", "mlp.d_hidden=16", "--quiet", "--out", "r")
     assert trained.returncode == 0, trained.stderr
-    assert "plugins data, ragan, mlp, adam" in trained.stdout
+    assert "plugins data, mnist-metrics, ragan, mlp, adam" in trained.stdout
     assert 'ragan = "ganlab-ragan 0.1.0"' in (tmp_path / "r" / "config.toml").read_text()
     # The example runs the conformance kit in its own tests.
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],

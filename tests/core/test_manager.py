@@ -38,7 +38,7 @@ def test_defaults_fill_unanswered_hooks(pm):
     assert sel.implementers("ganlab_d_loss") == ["lsgan"]
     assert sel.implementers("ganlab_generator") == [DEFAULT_PROVIDERS["ganlab_generator"]]
     assert sel.implementers("ganlab_optimizer") == ["adam"]
-    assert sel.active == ["data", "lsgan", "mlp", "adam"]
+    assert sel.active == ["data", "mnist-metrics", "lsgan", "mlp", "adam"]
     assert sel.implementers("ganlab_conditioner") == []
 
 

@@ -29,5 +29,6 @@ def test_wheel_contents(tmp_path):
     assert tops == {"ganlab", next(t for t in tops if t.endswith(".dist-info"))}
     assert "ganlab/plugins/lsgan.py" in names and "ganlab/analysis/__init__.py" in names
     assert "ganlab/embedded/mnist/t10k-images-idx3-ubyte.gz" in names
+    assert "ganlab/plugins/mnist_metrics/mnist_classifier.pt" in names  # the metrics work offline
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "ganlab = ganlab.cli:main" in entry_points

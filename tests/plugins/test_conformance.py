@@ -68,7 +68,7 @@ def test_builtin_module_object_is_checked_under_its_registered_name():
     from ganlab.plugins import hinge
 
     results = check_plugin(hinge)
-    assert "data + hinge + mlp + adam" in next(r.message for r in results if r.check == "train.setup")
+    assert "data + mnist-metrics + hinge + mlp + adam" in next(r.message for r in results if r.check == "train.setup")
 
 
 def test_non_separable_relativistic_loss_conforms():

@@ -1,0 +1,99 @@
+"""``ganlab eval RUN_DIR``: every active metric on a run's saved generator.
+
+The run is rebuilt from its ``config.toml`` (same plugins, options and data),
+the generator's weights come from ``checkpoint.pt``, and ``n`` samples are
+drawn from fixed, seeded noise, so two evaluations of one checkpoint give the
+same numbers. The row is printed (a table, or JSON) and appended to
+``RUN/eval.jsonl`` with ``"source": "eval"``.
+
+Only the latest checkpoint is kept by ``ganlab run``, so ``--step`` can only
+name that one; it guards against evaluating a different step than intended.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+DESCRIPTION = ("Compute every active sample-quality metric (FD, KID, precision/recall/density/coverage, class "
+               "coverage on MNIST; mode coverage on ring/grid; third-party metrics) for a run's checkpoint.")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (with config.toml and checkpoint.pt)")
+    p.add_argument("--step", type=int, default=None,
+                   help="expected step of the checkpoint (only the latest checkpoint is kept)")
+    p.add_argument("--n", type=int, default=10_000, help="generated (and real) samples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise and the real subset (default 0)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where to generate (default cpu)")
+    p.add_argument("--json", action="store_true", help="print the row as JSON")
+
+
+def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
+                 manager=None) -> dict:
+    """The ``eval.jsonl`` row of a run's checkpoint (not written); raises GanlabError on user mistakes."""
+    from ganlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    from ganlab.config import load_config_file, resolve_config
+    from ganlab.errors import CheckpointError, ConfigError
+    from ganlab.manager import make_plugin_manager
+    from ganlab.metrics import collect_metrics, evaluate_generator
+    from ganlab.run import CONFIG_NAME
+    from ganlab.runsetup import build_run
+
+    run_dir = Path(run_dir)
+    if n < 10:
+        raise ConfigError(f"--n must be at least 10, got {n}")
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME})")
+    state = load_checkpoint(run_dir / CHECKPOINT_NAME, "cpu")
+    if step is not None and step != state["step"]:
+        raise CheckpointError(f"{run_dir} holds a checkpoint of step {state['step']}, not {step}; ganlab keeps "
+                              f"only the latest checkpoint of a run")
+    request = load_config_file(run_dir / CONFIG_NAME)
+    request.train["device"] = device
+    pm = manager or make_plugin_manager()
+    selection = pm.select(request.plugins)
+    setup = build_run(selection, resolve_config(selection, request))
+    if not collect_metrics(selection, setup.data, setup.options):
+        raise ConfigError(f"no active plugin offers a metric for data {setup.data.name!r} of shape "
+                          f"{tuple(setup.data.shape)}; add a plugin that implements ganlab_metrics")
+    try:
+        setup.generator.load_state_dict(state["generator"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"the checkpoint's generator does not fit the run in {run_dir / CONFIG_NAME}: "
+                              f"{str(exc).splitlines()[0]}") from None
+    t0 = time.perf_counter()
+    values = evaluate_generator(selection, setup.loaded, setup.options, setup.generator, setup.train.latent_dim,
+                                setup.conditioner is not None, n, seed, setup.device)
+    real_n = min(n, len(setup.loaded))
+    return {"step": state["step"], "source": "eval", "n": n, "n_real": real_n, "seed": seed, **values,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def format_row(row: dict) -> str:
+    skip = {"step", "source", "n", "n_real", "seed", "seconds"}
+    width = max([len(k) for k in row if k not in skip] + [6])
+    lines = [f"{'metric':<{width}}  value"]
+    for key, value in row.items():
+        if key not in skip:
+            lines.append(f"{key:<{width}}  {'nan' if value != value else f'{value:.6g}'}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ganlab.checkpoint import append_line
+    from ganlab.metrics import EVAL_NAME
+    from ganlab.trainer import strict_json
+
+    run_dir = Path(args.run_dir)
+    row = evaluate_run(run_dir, args.n, args.seed, args.step, args.device)
+    append_line(run_dir / EVAL_NAME, strict_json(row))
+    if args.json:
+        print(json.dumps(json.loads(strict_json(row))))
+        return 0
+    print(f"{run_dir} at step {row['step']}: {row['n']} generated vs {row['n_real']} real samples "
+          f"(seed {row['seed']}), {row['seconds']} s")
+    print(format_row(row))
+    print(f"appended to {run_dir / EVAL_NAME}")
+    return 0

@@ -1,0 +1,72 @@
+"""Inception FID and IS for 3-channel images, only with Inception's own weights already on disk.
+
+Select it with ``--plugin inception``. It offers the ``inception`` metric
+(``inception_fid``, ``inception_is_mean``, ``inception_is_std``) for RGB data,
+computed by torchmetrics with torch-fidelity's port of the 2015 TF Inception
+(the network of published FIDs). It never downloads and never substitutes
+another network under these names: when torch-fidelity or the weights file
+is missing, the metric fails with one message that says how to get them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+
+from ganlab import hookimpl
+from ganlab.datasets import DataSpec
+from ganlab.metrics import MetricBatch, MetricError
+
+WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+               "weights-inception-2015-12-05-6726825d.pth")
+
+
+def weights_path() -> Path:
+    """Where torch-fidelity (through torch.hub) keeps the Inception weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_URL.rsplit("/", 1)[1]
+
+
+def _fetch_hint() -> str:
+    return (f"on a machine with network run: pip install torch-fidelity && python -c \"import torch; "
+            f"torch.hub.load_state_dict_from_url('{WEIGHTS_URL}')\" (or copy the file to {weights_path()}). "
+            f"ganlab never replaces Inception by another network under these metric names")
+
+
+def require_inception() -> None:
+    if importlib.util.find_spec("torch_fidelity") is None:
+        raise MetricError(f"Inception FID/IS need the torch-fidelity package, which is not installed; {_fetch_hint()}")
+    if not weights_path().is_file():
+        raise MetricError(f"Inception FID/IS need the Inception weights at {weights_path()}, which are not "
+                          f"there (ganlab does not download them); {_fetch_hint()}")
+
+
+def _to_unit(x: torch.Tensor) -> torch.Tensor:
+    return ((x.float() + 1) / 2).clamp(0, 1)
+
+
+def inception_metric(batch: MetricBatch) -> dict[str, float]:
+    require_inception()
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.inception import InceptionScore
+
+    fid = FrechetInceptionDistance(feature=2048, normalize=True)
+    score = InceptionScore(normalize=True)
+    with torch.random.fork_rng(devices=[]):  # IS shuffles its splits with the global stream
+        torch.manual_seed(0)
+        for chunk in batch.real.split(100):
+            fid.update(_to_unit(chunk), real=True)
+        for chunk in batch.fake.split(100):
+            fid.update(_to_unit(chunk), real=False)
+            score.update(_to_unit(chunk))
+        is_mean, is_std = score.compute()
+        return {"inception_fid": float(fid.compute()), "inception_is_mean": float(is_mean),
+                "inception_is_std": float(is_std)}
+
+
+@hookimpl
+def ganlab_metrics(data: DataSpec):
+    if data.kind != "image" or data.shape[0] != 3:
+        return None
+    return {"inception": inception_metric}
