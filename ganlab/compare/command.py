@@ -12,7 +12,8 @@ from ganlab.errors import ConfigError
 DESCRIPTION = """Train every variant x option-grid point x seed as an ordinary run folder under one
 sweep folder, then tabulate the last eval.jsonl row of each cell (mean ± std, 95% bootstrap
 interval) and plot it. Give a sweep file, or the short form:
-  ganlab compare --variant gan --variant lsgan --variant "wgan-gp -o wgan-gp.one_sided=true" --seeds 3 --data ring
+  ganlab compare --variant LOSS --variant "LOSS+REGULARIZER" --variant "LOSS -o LOSS.KEY=VALUE" --seeds 3 --data ring
+(`ganlab plugins` lists the plugin names and their options.)
 Re-running the same command skips finished cells and resumes interrupted ones."""
 EXECUTORS = ("local", "slurm", "submitit-local")
 EXIT_FAILED_CELLS = 1
