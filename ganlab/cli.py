@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import warnings
 from typing import Sequence
 
 from ganlab import __version__
 from ganlab.config import TRAIN_FIELDS, RunRequest, check_train_keys, load_config_file, parse_overrides, resolve_train
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, Terminated
 from ganlab.manager import check_names_early, make_plugin_manager
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 METAVARS = {"betas": "B1,B2", "device": "{auto,cpu,cuda}", "data": "NAME|DIR", "data_root": "DIR",
             "precision": "{fp32,bf16,fp16}", "compile": "BOOL"}
 DEFAULT_SHOWN = {"data_root": "$GANLAB_DATA or ~/.cache/ganlab/data"}
@@ -150,7 +152,24 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"ganlab: warning: {message}", file=sys.stderr)
 
 
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Until training installs its own handler, SIGTERM unwinds set-up (which removes a new run's files).
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         warnings.showwarning = _show_warning
@@ -174,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
         print("\nganlab: aborted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("ganlab: terminated before training started (a new run's files were removed; a resumed run is "
+              "as it was)", file=sys.stderr)
+        return EXIT_TERMINATED
 
 
 def _is_out_of_memory(exc: RuntimeError) -> bool:

@@ -27,3 +27,10 @@ class CheckpointError(GanlabError):
 
 class TrainingDiverged(GanlabError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived before training started: set-up unwinds and removes what it wrote.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it.
+    """

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import pluggy
 
 from ganlab import PROJECT_NAME, hookspecs
-from ganlab.errors import ConfigError, PluginError
+from ganlab.errors import ConfigError, GanlabError, PluginError, Terminated
 from ganlab.defaults import ALWAYS_ACTIVE, BUILTINS, DEFAULT_PROVIDERS
 from ganlab.options import Options, build_options, option_fields
 
@@ -167,6 +167,16 @@ def make_plugin_manager(autoload: bool | None = None) -> GanlabPluginManager:
     return pm
 
 
+def guarded(plugin: str, what: str, function, *args, **kwargs):
+    """``function(...)``; its failure (or ``sys.exit()``) becomes a PluginError naming ``plugin`` and ``what``."""
+    try:
+        return function(*args, **kwargs)
+    except (GanlabError, Terminated):
+        raise
+    except (Exception, SystemExit) as exc:
+        raise PluginError(f"plugin {plugin!r} failed in {what}: {type(exc).__name__}: {exc}") from exc
+
+
 def unknown_plugin(name: str, names: list[str]) -> PluginError:
     close = difflib.get_close_matches(name, names, n=len(names), cutoff=0.4)
     ordered = close + [n for n in sorted(names) if n not in close]
@@ -208,6 +218,8 @@ def _import_guarded(load) -> tuple[Any, str | None]:
         previous = None
     try:
         return load(), None
+    except Terminated:  # SIGTERM while plugins load: the process is being stopped
+        raise
     except KeyboardInterrupt as exc:
         if pressed:
             raise
@@ -300,11 +312,14 @@ class Selection:
         return list(self.providers[hook_name])
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every active implementation of a hook, keeping who answered what."""
+        """Call every active implementation of a hook, keeping who answered what.
+
+        A plugin that fails (other than with a ganlab error of its own) is named in one message.
+        """
         results = []
         for impl in getattr(self.hook, hook_name).get_hookimpls():
             args = {k: kwargs[k] for k in impl.argnames}
-            results.append((impl.plugin_name, impl.function(**args)))
+            results.append((impl.plugin_name, guarded(impl.plugin_name, hook_name, impl.function, **args)))
         return results
 
     def wants_argument(self, hook_name: str, arg: str) -> bool:

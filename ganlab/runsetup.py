@@ -20,7 +20,7 @@ from ganlab.conditioning import Conditioner
 from ganlab.config import RunConfig, RunRequest, TrainConfig, resolve_config
 from ganlab.datasets import DataRequest, DataSpec, LoadedData, default_data_root, load_image_folder
 from ganlab.errors import ConfigError, DataError, GanlabError, PluginError
-from ganlab.manager import GanlabPluginManager, Selection
+from ganlab.manager import GanlabPluginManager, Selection, guarded
 from ganlab.options import Options
 from ganlab.regularizers import Regularizer
 
@@ -108,7 +108,8 @@ def load_data(selection: Selection, config: RunConfig) -> LoadedData:
         options=options,
     )
     if train.data in factories:
-        loaded = factories[train.data][1](request)
+        plugin, factory = factories[train.data]
+        loaded = guarded(plugin, f"loading dataset {train.data!r}", factory, request)
     elif Path(train.data).expanduser().is_dir():
         loaded = load_image_folder(Path(train.data).expanduser(), request)
     else:
@@ -197,7 +198,7 @@ def build_run(selection: Selection, config: RunConfig) -> RunSetup:
         config.active, spec, config.train, options, conditioner, generator, discriminator,
         {name: tuple(who) for name, who in selection.providers.items()},
     )
-    problems += map(str, _flatten(hook.ganlab_validate(setup=view)))
+    problems += map(str, _flatten([answer for _, answer in selection.call_each("ganlab_validate", setup=view)]))
     if problems:  # one architecture refusing both networks says it once
         raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
     return RunSetup(selection, config, device, loaded, conditioner,

@@ -399,3 +399,29 @@ def test_autoload_switch_reads_its_value(site, monkeypatch, value, loaded):
                       "    return (fake_scores - real_scores).mean()\n")
     monkeypatch.setenv(AUTOLOAD_ENV, value)
     assert ("fine" in make_plugin_manager().infos) is loaded
+
+
+def test_sigterm_after_the_folder_was_made_removes_the_new_run(tmp_path, monkeypatch, capsys):
+    """SIGTERM between claiming the folder and training (the handler raises Terminated there)."""
+    from ganlab.errors import Terminated
+
+    def terminated(*args, **kwargs):
+        raise Terminated
+
+    monkeypatch.setattr("ganlab.run.Trainer.__init__", terminated)
+    out = tmp_path / "r"
+    assert main(["run", "--plugin", "lsgan", *TINY, "--steps", "2", "--out", str(out)]) == 143
+    assert "terminated before training started" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_plugin_failing_in_a_set_up_hook_is_named(tmp_path, monkeypatch, capsys):
+    def ganlab_regularizer():
+        raise ValueError("boom")
+
+    with_plugins(monkeypatch, faulty=plugin_module("faulty", ganlab_regularizer=ganlab_regularizer))
+    out = tmp_path / "r"
+    assert main(["run", "--plugin", "faulty", *TINY, "--steps", "2", "--out", str(out)]) == 2
+    message = one_error(capsys)
+    assert "plugin 'faulty' failed in ganlab_regularizer: ValueError: boom" in message
+    assert not out.exists()

@@ -208,3 +208,16 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
     assert rc == 130, stdout + stderr
     assert error_lines(stderr) == ["ganlab: aborted"], stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_sigterm_during_start_up_is_one_line_and_leaves_nothing(tmp_path):
+    """A scheduler's SIGTERM while ganlab is still starting: no traceback, no stub blocking --out."""
+    out = tmp_path / "r"
+    run = Proc(["run", "--plugin", "lsgan", *TINY, *FOREVER, "--out", str(out)], cwd=tmp_path)
+    run.wait_until(_loaded(run.p.pid, "libtorch"), "torch loading")
+    run.p.send_signal(signal.SIGTERM)
+    rc, stdout, stderr = run.finish()
+    assert "run folder" not in stdout, "the signal came too late to test start-up"
+    assert rc == 143, stdout + stderr
+    assert len(error_lines(stderr)) == 1 and "terminated before training started" in stderr, stderr
+    assert not out.exists() or not any(out.iterdir())
