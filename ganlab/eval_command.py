@@ -84,7 +84,7 @@ def format_row(row: dict) -> str:
 def run(args) -> int:
     from ganlab.checkpoint import append_line
     from ganlab.metrics import EVAL_NAME
-    from ganlab.trainer import strict_json
+    from ganlab.stepstats import strict_json
 
     run_dir = Path(args.run_dir)
     row = evaluate_run(run_dir, args.n, args.seed, args.step, args.device)

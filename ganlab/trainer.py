@@ -14,7 +14,6 @@ import json
 import signal
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -28,75 +27,13 @@ from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiv
 from ganlab.precision import Precision
 from ganlab.regularizers import PenaltyBatch, Regularizer
 from ganlab.runsetup import RunSetup, build_optimizers
+from ganlab.stepstats import StepStats, Update, all_finite, grad_norm, scores_of, strict_json
 
 SAMPLES_UNCONDITIONAL = 64
 SAMPLES_PER_CLASS = 10
 SCATTER_POINTS = 2500
 METRICS_NAME = "metrics.jsonl"
 EVAL_NAME = "eval.jsonl"
-
-
-@dataclass
-class Update:
-    """What one update of one player computed (detached; reading a value syncs)."""
-
-    loss: torch.Tensor
-    penalties: dict[str, torch.Tensor]
-    grad_norm: torch.Tensor | None
-    real_score: torch.Tensor | None
-    fake_score: torch.Tensor
-    real: torch.Tensor
-    real_labels: torch.Tensor | None
-
-
-@dataclass
-class StepStats:
-    """What one training step measured, as device tensors (reading them syncs).
-
-    D's numbers are means over the step's ``n_critic`` updates; grad norms
-    are those of the last update, and only measured on logging steps.
-    """
-
-    d_loss: torch.Tensor
-    g_loss: torch.Tensor
-    penalties: dict[str, torch.Tensor]
-    real_score: torch.Tensor
-    fake_score: torch.Tensor
-    grad_norm_d: torch.Tensor | None = None
-    grad_norm_g: torch.Tensor | None = None
-
-    def values(self, average=None) -> dict[str, float | None]:
-        """The numbers as floats; ``average`` (a collective) makes them means over all ranks."""
-        named = {"d_loss": self.d_loss, "g_loss": self.g_loss,
-                 **{f"penalty/{k}": v for k, v in self.penalties.items()},
-                 "real_score": self.real_score, "fake_score": self.fake_score,
-                 "grad_norm_g": self.grad_norm_g, "grad_norm_d": self.grad_norm_d}
-        present = {k: v for k, v in named.items() if v is not None}
-        stacked = torch.stack([v.detach().float().reshape(()) for v in present.values()])
-        numbers = (average(stacked) if average else stacked).tolist()  # one sync
-        return {k: None for k in named} | dict(zip(present, numbers))
-
-
-def strict_json(row: dict[str, Any]) -> str:
-    """One JSON line; NaN and infinities become null, since bare NaN is not JSON."""
-    clean = {k: (None if isinstance(v, float) and v != v or v in (float("inf"), float("-inf")) else v)
-             for k, v in row.items()}
-    return json.dumps(clean, allow_nan=False)
-
-
-def _scores(module, x, labels) -> torch.Tensor:
-    out = module(x) if labels is None else module(x, labels)
-    if not isinstance(out, torch.Tensor):
-        raise PluginError(f"the discriminator returned {type(out).__name__}; expected raw scores, a tensor")
-    if out.dim() not in (1, 2) or (out.dim() == 2 and out.shape[1] != 1) or out.shape[0] != x.shape[0]:
-        raise PluginError(f"the discriminator returned scores of shape {tuple(out.shape)}; "
-                          f"expected ({x.shape[0]},) or ({x.shape[0]}, 1)")
-    return out.reshape(-1).float()  # losses always see float32 scores
-
-
-def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
-    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
 
 
 class Trainer:
@@ -185,8 +122,8 @@ class Trainer:
         with torch.no_grad(), self.precision.autocast():
             fake = self.generate(z, fake_labels, self.G_train)
         with self.precision.autocast():
-            real_scores = _scores(self.D_train, real, real_labels)
-            fake_scores = _scores(self.D_train, fake, fake_labels)
+            real_scores = scores_of(self.D_train, real, real_labels)
+            fake_scores = scores_of(self.D_train, fake, fake_labels)
         loss = self.loss("ganlab_d_loss", real_scores=real_scores, fake_scores=fake_scores)
         penalties = self.penalties(self.d_regs, real=real, fake=fake, real_labels=real_labels,
                                    fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
@@ -200,8 +137,8 @@ class Trainer:
         with self._d_frozen():  # G's update needs no gradient for D's parameters
             with self.precision.autocast():
                 fake = self.generate(z, fake_labels, self.G_train)
-                fake_scores = _scores(self.D, fake, fake_labels)
-                real_scores = _scores(self.D, real, real_labels) if self.g_needs_real else None
+                fake_scores = scores_of(self.D, fake, fake_labels)
+                real_scores = scores_of(self.D, real, real_labels) if self.g_needs_real else None
             loss = self.loss("ganlab_g_loss", fake_scores=fake_scores, real_scores=real_scores)
             penalties = self.penalties(self.g_regs, real=real, fake=fake, real_labels=real_labels,
                                        fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
@@ -263,7 +200,7 @@ class Trainer:
                               f"would never learn")
         if measure:
             self.precision.unscale(player, opt)
-        norm = _grad_norm(module) if measure else None
+        norm = grad_norm(module) if measure else None
         self.precision.step(player, opt)
         for reg in regs:
             reg.after_step(module)
@@ -379,7 +316,7 @@ class Trainer:
             tensors = {f"{name}'s weights": list(module.parameters()), f"{name}'s gradients": grads,
                        f"{name}'s optimizer state": [v for s in opt.state.values() for v in s.values()
                                                      if isinstance(v, torch.Tensor) and v.is_floating_point()]}
-            bad += [what for what, ts in tensors.items() if ts and not _all_finite(ts)]
+            bad += [what for what, ts in tensors.items() if ts and not all_finite(ts)]
         if not bad and first_bad < 0:
             return
         shown = ""
@@ -594,13 +531,6 @@ def compile_models(G: torch.nn.Module, D: torch.nn.Module, device: torch.device,
     for module in (G, D):
         module.compile(mode=mode, dynamic=False)
     log(f"compiling G and D{' (' + mode + ')' if mode else ''}: the first steps are slow")
-
-
-def _all_finite(tensors: list[torch.Tensor]) -> bool:
-    # Min and max in one vectorised pass (isfinite and the inf-norm are many times slower
-    # on the CPU): both are finite iff every entry is; NaN propagates into them.
-    extremes = [v for t in tensors if t.numel() for v in torch.aminmax(t.detach())]
-    return not extremes or bool(torch.isfinite(torch.stack(extremes)).all())
 
 
 def _row_step(line: str) -> float:

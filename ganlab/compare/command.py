@@ -229,7 +229,7 @@ def run(args) -> int:
         print(f"ran {done[0]} cell(s) in {time.perf_counter() - t0:.1f} s\n")
     report(out, cells)
     if interrupted:
-        print(f"interrupted; re-run the same command to continue (finished cells are skipped)")
+        print("interrupted; re-run the same command to continue (finished cells are skipped)")
         return EXIT_INTERRUPTED
     failed = sum(1 for c in cells if (cellmod.read_status(out / c.id) or {}).get("status") == "failed")
     return EXIT_FAILED_CELLS if failed or failures else 0

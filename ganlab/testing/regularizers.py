@@ -23,7 +23,7 @@ def own_regularizers(setup, name: str) -> list[Any]:
 def check_regularizers(context: TrainContext, results: Results) -> None:
     from ganlab.datasets import Batcher
     from ganlab.regularizers import PenaltyBatch, Regularizer
-    from ganlab.trainer import _scores  # the trainer's own scoring, shape checks included
+    from ganlab.stepstats import scores_of as _scores  # the trainer's own scoring, shape checks included
 
     setup = None
     own: list[Any] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganlab.trainer import _all_finite
+from ganlab.stepstats import all_finite as _all_finite
 
 
 def test_step_stats_average_every_critic_update(run_tiny):

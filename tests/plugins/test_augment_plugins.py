@@ -8,7 +8,7 @@ import torch
 from ganlab import augment as A
 from ganlab.errors import GanlabError
 from ganlab.plugins.cr import ConsistencyPenalty
-from ganlab.plugins.diffaugment import AugmentedDiscriminator, DiffAugment
+from ganlab.plugins.diffaugment import AugmentedDiscriminator
 from ganlab.regularizers import PenaltyBatch
 
 
