@@ -47,7 +47,9 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_completes_the_rest(tmp_path, tiny_swee
     env = {**os.environ, "GANLAB_OFFLINE": "1", "GANLAB_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "ganlab", "compare", str(path), "--out", str(out),
                              "--workers", "1", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env,
+                            # a shell running the tests in the background ignores SIGINT: not the child
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = out / "cells/gan/seed0/status.json"
     deadline = time.monotonic() + 120
     while not first.exists() and proc.poll() is None and time.monotonic() < deadline:

@@ -43,6 +43,9 @@ class Proc:
 
     def __init__(self, args: list[str], cwd: Path, prefix: list[str] | None = None, **popen):
         cmd = [sys.executable, *(prefix or ["-m", "ganlab"]), *args]
+        # A shell that runs the tests in the background ignores SIGINT, and children inherit that:
+        # give them the default disposition, so Python installs its Ctrl-C handler as for a user.
+        popen.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
                                   cwd=cwd, **popen)
         self.lines: queue.Queue = queue.Queue()
