@@ -114,6 +114,17 @@ def check_r1(probe: LossProbe) -> C.Result:
                     f"{TOL:g}(1+R1)", note=note, data={"value": value, "expected": want})
 
 
+def _expected_gp(claim, x1: np.ndarray, value: float, where: str, problems: list[str]) -> float:
+    """λ·mean((‖∇f‖ - 1)²) at the points the penalty read back; a mismatch with ``value`` is a problem."""
+    excess = _grad_norm(x1) - 1
+    if claim.one_sided:
+        excess = np.maximum(excess, 0)
+    want = claim.weight * float(np.mean(excess**2))
+    if abs(value - want) > TOL * (1 + want):
+        problems.append(f"GP = {value:.6g}, but λ·mean((‖∇f(x̂)‖ - 1)²) over its own {where} = {want:.6g}")
+    return want
+
+
 def check_gp(probe: LossProbe) -> C.Result:
     claim, reg = _owned_penalty(probe, C.GradientPenalty)
     if isinstance(reg, str):
@@ -136,12 +147,7 @@ def check_gp(probe: LossProbe) -> C.Result:
     distinct = len(np.unique(np.round(eps, 12)))
     if distinct == 1:
         problems.append(f"one ε = {eps[0]:.6g} for the whole batch")
-    excess = _grad_norm(x1) - 1
-    if claim.one_sided:
-        excess = np.maximum(excess, 0)
-    want = claim.weight * float(np.mean(excess**2))
-    if abs(value - want) > TOL * (1 + want):
-        problems.append(f"GP = {value:.6g}, but λ·mean((‖∇f(x̂)‖ - 1)²) over its own interpolates = {want:.6g}")
+    want = _expected_gp(claim, x1, value, "interpolates", problems)
     return C.result(GP_INTERPOLATES, probe.own_label, C.FAIL if problems else C.PASS,
                     f"{distinct} distinct ε of {BATCH} in [{C.fmt(float(eps.min()))}, {C.fmt(float(eps.max()))}], "
                     f"GP {C.fmt(value)}", f"ε per sample; GP = {C.fmt(want)} from the read-back x̂",
@@ -165,12 +171,7 @@ def check_dragan(probe: LossProbe) -> C.Result:
         problems.append(f"x̂₁ up to {np.abs(x[:, 0]).max():.3g}: points nearer the fakes than the reals")
     if not np.any(moved > TOL):
         problems.append("x̂ = x: the reals were not perturbed")
-    excess = _grad_norm(x[:, 0]) - 1
-    if claim.one_sided:
-        excess = np.maximum(excess, 0)
-    want = claim.weight * float(np.mean(excess**2))
-    if abs(value - want) > TOL * (1 + want):
-        problems.append(f"GP = {value:.6g}, but λ·mean((‖∇f(x̂)‖ - 1)²) over its own points = {want:.6g}")
+    want = _expected_gp(claim, x[:, 0], value, "points", problems)
     return C.result(DRAGAN_PLACEMENT, probe.own_label, C.FAIL if problems else C.PASS,
                     f"x̂₁ in [{C.fmt(float(x[:, 0].min()))}, {C.fmt(float(x[:, 0].max()))}], max shift "
                     f"{C.fmt(float(moved.max()))}, GP {C.fmt(value)}", f"|x̂₁| < ½; GP = {C.fmt(want)} from the read-back x̂",

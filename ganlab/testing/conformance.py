@@ -54,27 +54,19 @@ def check_plugin(
         return results.items
 
     hooks = set(info.hooks)
-    if "ganlab_d_loss" in hooks:
-        check_d_loss(selection, options_obj, results)
-    else:
-        results.skip("d_loss", "the plugin does not implement ganlab_d_loss")
-    if "ganlab_g_loss" in hooks:
-        check_g_loss(selection, options_obj, results)
-    else:
-        results.skip("g_loss", "the plugin does not implement ganlab_g_loss")
-
-    if "ganlab_optimizer" in hooks:
-        check_optimizer(selection, options_obj, results)
-    else:
-        results.skip("optimizer", "the plugin does not implement ganlab_optimizer")
-    if "ganlab_datasets" in hooks:
-        check_datasets(selection, options_obj, name, results)
-    else:
-        results.skip("datasets", "the plugin does not implement ganlab_datasets")
-    if "ganlab_metrics" in hooks:
-        check_metrics(selection, options_obj, name, results)
-    else:
-        results.skip("metrics", "the plugin does not implement ganlab_metrics")
+    # One group of checks per hook the plugin implements; the others are reported as skipped.
+    per_hook = {
+        "d_loss": lambda: check_d_loss(selection, options_obj, results),
+        "g_loss": lambda: check_g_loss(selection, options_obj, results),
+        "optimizer": lambda: check_optimizer(selection, options_obj, results),
+        "datasets": lambda: check_datasets(selection, options_obj, name, results),
+        "metrics": lambda: check_metrics(selection, options_obj, name, results),
+    }
+    for short, check in per_hook.items():
+        if f"ganlab_{short}" in hooks:
+            check()
+        else:
+            results.skip(short, f"the plugin does not implement ganlab_{short}")
     if hooks & {"ganlab_generator", "ganlab_discriminator", "ganlab_conditioner"}:
         # Models are built with the plugins it needs (an architecture for a conditioner, say).
         models = {}
