@@ -161,7 +161,7 @@ def make_plugin_manager(autoload: bool | None = None) -> GanlabPluginManager:
             continue
         pm.add_plugin(module, name)
     if autoload is None:
-        autoload = os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in _YES
+        autoload = autoload_from_env()
     if autoload:
         pm.load_entrypoints()
     return pm
@@ -183,6 +183,11 @@ def unknown_plugin(name: str, names: list[str]) -> PluginError:
     return PluginError(f"unknown plugin {name!r}; available: {', '.join(ordered)}")
 
 
+def autoload_from_env() -> bool:
+    """Entry points load unless GANLAB_DISABLE_PLUGIN_AUTOLOAD says yes (1, true, yes, on)."""
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in _YES
+
+
 def check_names_early(names: Iterable[str], autoload: bool | None = None) -> None:
     """Refuse a name no plugin has, before any plugin (and torch) is imported: typos fail in a blink.
 
@@ -190,7 +195,7 @@ def check_names_early(names: Iterable[str], autoload: bool | None = None) -> Non
     entry-point names; a name that exists but is broken is left to the manager.
     """
     if autoload is None:
-        autoload = os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in _YES
+        autoload = autoload_from_env()
     known = set(BUILTINS)
     if autoload:
         known |= {ep.name for ep in importlib.metadata.entry_points(group=ENTRYPOINT_GROUP)}

@@ -21,11 +21,11 @@ import torch
 
 from ganlab import __version__
 from ganlab.checkpoint import CHECKPOINT_NAME, write_text_atomic
-from ganlab.config import RunRequest, dump_run_config, load_config_file, resolve_config
+from ganlab.config import RunRequest, dump_run_config, load_config_file
 from ganlab.distributed import World, broadcast_object, world_from_env
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.manager import GanlabPluginManager
-from ganlab.runsetup import RunSetup, build_run
+from ganlab.runsetup import RunSetup, build_setup
 from ganlab.trainer import Trainer
 
 CONFIG_NAME = "config.toml"
@@ -62,12 +62,6 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor drops the lock; the file may stay
             self.fd = None
-
-
-def apply_threads(train) -> None:
-    """``--threads N``: torch's CPU thread count for this process (0 leaves torch's default)."""
-    if train.threads:
-        torch.set_num_threads(train.threads)
 
 
 def default_run_dir(plugins: list[str]) -> Path:
@@ -177,10 +171,7 @@ def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: 
     lock = RunLock(run_dir).acquire()
     try:
         request = load_config_file(run_dir / CONFIG_NAME).merged_with(request)
-        selection = pm.select(request.plugins)
-        config = resolve_config(selection, request)
-        apply_threads(config.train)
-        setup = build_run(selection, config)
+        setup = build_setup(pm, request)
         announce(run_dir)
         trainer = Trainer(setup, run_dir, quiet=quiet, log=log, world=world)
         trainer.restore()
@@ -235,10 +226,7 @@ def _follow_rank_zero(pm, request: RunRequest, resuming: bool, quiet: bool, worl
     run_dir = Path(run_dir)
     resumable = {k: v for k, v in request.train.items() if k in RESUMABLE_FLAGS}
     request = load_config_file(run_dir / CONFIG_NAME).merged_with(RunRequest(train=resumable))
-    selection = pm.select(request.plugins)
-    config = resolve_config(selection, request)
-    apply_threads(config.train)
-    trainer = Trainer(build_run(selection, config), run_dir, quiet=True,
+    trainer = Trainer(build_setup(pm, request), run_dir, quiet=True,
                       log=lambda *a: None, world=world)
     if resuming:
         trainer.resume()
@@ -258,10 +246,7 @@ def _prepare_main(pm, request: RunRequest, out, resume, quiet: bool, log, world:
         if (run_dir / LOCK_NAME).exists():
             RunLock(run_dir).acquire().release()  # a folder in use says so, and is never called stale
         raise _existing_run_error(run_dir)
-    selection = pm.select(request.plugins)
-    config = resolve_config(selection, request)
-    apply_threads(config.train)
-    setup = build_run(selection, config)
+    setup = build_setup(pm, request)
     run_dir, lock, created = claim_run_dir(run_dir, run_config_text(setup), explicit=out is not None)
     try:
         announce(run_dir)

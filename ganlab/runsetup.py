@@ -208,7 +208,15 @@ def build_run(selection: Selection, config: RunConfig) -> RunSetup:
 def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:
     """Select, resolve and build: a request all the way to trainable parts."""
     selection = pm.select(request.plugins)
-    return build_run(selection, resolve_config(selection, request))
+    config = resolve_config(selection, request)
+    apply_threads(config.train)  # before anything heavy runs
+    return build_run(selection, config)
+
+
+def apply_threads(train: TrainConfig) -> None:
+    """``--threads N``: torch's CPU thread count for this process (0 leaves torch's default)."""
+    if train.threads:
+        torch.set_num_threads(train.threads)
 
 
 def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
