@@ -24,6 +24,7 @@ from ganlab.checkpoint import CHECKPOINT_NAME, append_line, load_checkpoint, sav
 from ganlab.datasets import Batcher
 from ganlab.distributed import World, any_rank, mean_over_ranks, wrap
 from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
+from ganlab.manager import guarded
 from ganlab.precision import Precision
 from ganlab.regularizers import PenaltyBatch, Regularizer
 from ganlab.runsetup import RunSetup, build_optimizers
@@ -149,13 +150,8 @@ class Trainer:
     def loss(self, hook_name: str, **scores) -> torch.Tensor:
         """Call the run's loss hook; a plugin's failure names the plugin and the hook."""
         who = ", ".join(self.selection.implementers(hook_name))
-        try:
-            loss = getattr(self.hook, hook_name)(options=self.options, **scores)
-        except GanlabError:
-            raise
-        except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
-            raise PluginError(f"plugin {who!r} failed in {hook_name} at step {self.step + 1}: "
-                              f"{type(exc).__name__}: {exc}") from exc
+        loss = guarded(who, f"{hook_name} at step {self.step + 1}", getattr(self.hook, hook_name),
+                       options=self.options, **scores)
         if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
             shown = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else \
                 f"a {type(loss).__name__}"
@@ -173,14 +169,9 @@ class Trainer:
         batch = PenaltyBatch(**fields, discriminator=self.D, generator=self.G, step=self.step)
         out = {}
         for reg in regs:
-            try:
-                with self.precision.full():
-                    value = reg.penalty(batch)
-            except GanlabError:
-                raise
-            except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
-                raise PluginError(f"regularizer {reg.name!r} ({self.setup.owners.get(reg.name, '?')}) failed "
-                                  f"in penalty at step {self.step + 1}: {type(exc).__name__}: {exc}") from exc
+            with self.precision.full():
+                value = guarded(self.setup.owners.get(reg.name, "?"),
+                                f"the penalty of regularizer {reg.name!r} at step {self.step + 1}", reg.penalty, batch)
             if value is not None:
                 out[reg.name] = value
         return out
@@ -478,13 +469,8 @@ class Trainer:
     def _observe(self, hook_name: str, **kwargs) -> None:
         """Call every observer of a hook; one that raises names its plugin and stops the run."""
         for impl in getattr(self.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except GanlabError:
-                raise
-            except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the run as a success
-                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name} at step {self.step}: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+            guarded(impl.plugin_name, f"{hook_name} at step {self.step}", impl.function,
+                    **{k: kwargs[k] for k in impl.argnames})
 
     @contextlib.contextmanager
     def _stop_signals(self) -> Iterator[None]:
