@@ -3,7 +3,8 @@
 Flags and a TOML file become a raw :class:`RunRequest`; :func:`resolve_config`
 turns it, with the run's plugin selection, into a frozen :class:`RunConfig`.
 Precedence, lowest first: the defaults below, what active plugins suggest
-(``ganlab_train_defaults``), a ``--config`` TOML file, command-line flags.
+(``ganlab_train_defaults``; a :class:`Fallback` suggestion yields to the
+others), a ``--config`` TOML file, command-line flags.
 """
 
 from __future__ import annotations
@@ -188,13 +189,28 @@ def _parse_train(values: dict[str, Any], where) -> dict[str, Any]:
     return out
 
 
+class Fallback(dict):
+    """Trainer suggestions that yield to any other plugin's suggestion for the same field.
+
+    For settings that belong to a set-up rather than a loss: an architecture
+    preset may suggest PacGAN's Adam settings, and WGAN's own ``lr`` still wins
+    when both are active. Two fallbacks disagreeing is still a conflict.
+    """
+
+
 def resolve_train(request: RunRequest, suggestions: list[tuple[str, dict[str, Any]]]) -> TrainConfig:
-    """Defaults < plugin suggestions < user values; two plugins disagreeing is an error."""
+    """Defaults < fallback suggestions < plugin suggestions < user values; two plugins disagreeing is an error."""
     given = _parse_train(request.train, lambda key: request.where.get(key, "the run request"))
+    firm = _merge_suggestions([(p, v) for p, v in suggestions if not isinstance(v, Fallback)], given)
+    weak = _merge_suggestions([(p, v) for p, v in suggestions if isinstance(v, Fallback)], given | firm)
+    return TrainConfig(**(weak | firm | given))
+
+
+def _merge_suggestions(suggestions, settled: dict[str, Any]) -> dict[str, Any]:
     suggested: dict[str, tuple[str, Any]] = {}
     for plugin, values in suggestions:
         for key, value in _parse_train(dict(values), lambda key: f"ganlab_train_defaults of {plugin!r}").items():
-            if key in given:
+            if key in settled:
                 continue
             if key in suggested and suggested[key][1] != value:
                 other, first = suggested[key]
@@ -203,7 +219,7 @@ def resolve_train(request: RunRequest, suggestions: list[tuple[str, dict[str, An
                     f"({first} and {value}); set --{key.replace('_', '-')} explicitly"
                 )
             suggested[key] = (plugin, value)
-    return TrainConfig(**({k: v for k, (_, v) in suggested.items()} | given))
+    return {k: v for k, (_, v) in suggested.items()}
 
 
 def resolve_config(selection: Selection, request: RunRequest) -> RunConfig:

@@ -74,7 +74,10 @@ def ganlab_train_defaults(options: Options) -> Mapping[str, Any] | None:
     ``n_critic``, ``latent_dim``, ...) to values, e.g. WGAN's
     ``{"n_critic": 5, "lr": 5e-5}``. Flags given by the user always win.
     Two active plugins suggesting different values for one field is a
-    conflict that stops the run before training.
+    conflict that stops the run before training. Settings that belong to a
+    set-up rather than to a loss (an architecture preset's optimiser) go in a
+    :class:`ganlab.config.Fallback`, which yields to the other plugins'
+    suggestions instead of conflicting with them.
     """
 
 

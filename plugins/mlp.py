@@ -13,9 +13,10 @@ field at once to one seed's networks:
 * ``pacgan``: the 2-D set-up after PacGAN's Table 1 (Lin et al. 2018): G with
   four 400-wide ReLU + batch-norm layers, D with three 200-wide ReLU layers
   (PacGAN's D has maxout layers, which mlp lacks). It also suggests PacGAN's
-  2-D noise and batch 100 (``--latent-dim 2 --batch-size 100``); the paper's
-  Adam settings are flags, ``--lr 1e-4 --betas 0.8,0.999``, since WGAN and
-  WGAN-GP suggest their own.
+  2-D noise, batch 100 and Adam settings (lr 1e-4, betas (0.8, 0.999)), as
+  fallbacks: a loss's own suggestion (WGAN's RMSprop lr, WGAN-GP's betas)
+  wins over them, so ``ganlab run --data ring -o mlp.preset=pacgan``
+  reproduces the 2-D comparison's set-up for every variant.
 
 Seed 002 builds batch norm as ``nn.BatchNorm1d(out_feat, 0.8)``, whose second
 positional argument is eps, not momentum (0.8 reads like a momentum, but that
@@ -34,6 +35,7 @@ import torch
 from torch import nn
 
 from ganlab import hookimpl
+from ganlab.config import Fallback
 
 ACTIVATIONS = {
     "gelu": nn.GELU,
@@ -50,8 +52,8 @@ PRESETS = {
                 "d_hidden": (1024, 512, 256), "d_dropout": 0.3},
     "pacgan": {"activation": "relu", "g_hidden": (400, 400, 400, 400), "d_hidden": (200, 200, 200)},
 }
-# Trainer settings a preset suggests (flags and other plugins' suggestions still apply).
-PRESET_TRAIN = {"pacgan": {"latent_dim": 2, "batch_size": 100}}
+# Trainer settings a preset suggests; they yield to flags and to other plugins' suggestions.
+PRESET_TRAIN = {"pacgan": Fallback(latent_dim=2, batch_size=100, lr=1e-4, betas=(0.8, 0.999))}
 
 
 @dataclass
@@ -78,7 +80,8 @@ class MLPOptions:
                           "seed002 = LeakyReLU, G's batch norm with eps 0.8 and not on its first layer, "
                           "D 512-512-512 with dropout 0.4 after its 2nd and 3rd layers; seed004 = LeakyReLU, "
                           "G 256-512-1024 without batch norm, D 1024-512-256 with dropout 0.3; pacgan = PacGAN's 2-D "
-                          "networks, ReLU, G 400x4 with batch norm, D 200x3 (and latent dim 2, batch 100)"},
+                          "networks, ReLU, G 400x4 with batch norm, D 200x3 (and, unless a loss suggests otherwise, latent "
+                          "dim 2, batch 100, lr 1e-4, betas 0.8,0.999)"},
     )
 
     def __post_init__(self):

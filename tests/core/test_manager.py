@@ -170,6 +170,18 @@ def test_train_default_suggestions_conflict(pm, run_tiny):
     assert trainer.setup.train.n_critic == 2
 
 
+def test_fallback_suggestions_yield_to_firm_ones_but_conflict_among_themselves(pm, run_tiny):
+    from ganlab.config import Fallback
+
+    pm.add_plugin(plugin(ganlab_train_defaults=lambda: Fallback(n_critic=3, lr=1e-3)), "preset")
+    pm.add_plugin(plugin(ganlab_train_defaults=lambda: {"n_critic": 5}), "critic")
+    trainer = run_tiny(["preset", "critic"], fit=False)
+    assert (trainer.setup.train.n_critic, trainer.setup.train.lr) == (5, 1e-3)
+    pm.add_plugin(plugin(ganlab_train_defaults=lambda: Fallback(lr=1e-2)), "other-preset")
+    with pytest.raises(PluginError, match="'preset' and 'other-preset' suggest different lr"):
+        run_tiny(["preset", "other-preset"], fit=False)
+
+
 def test_train_default_suggestion_applies(pm, run_tiny):
     pm.add_plugin(plugin(ganlab_train_defaults=lambda options: {"n_critic": 4, "lr": 1e-3}), "slow-critic")
     trainer = run_tiny(["slow-critic"], fit=False)

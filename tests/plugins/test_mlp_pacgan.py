@@ -1,4 +1,4 @@
-"""``-o mlp.preset=pacgan``: the networks (and 2-D noise, batch 100) behind the README's 2-D table."""
+"""``-o mlp.preset=pacgan``: the networks (and 2-D noise, batch 100, Adam settings) behind the README's 2-D table."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ def test_pacgan_preset_networks_and_suggestions(pm):
     assert (opts.g_hidden, opts.d_hidden, opts.activation, opts.g_batchnorm, opts.d_dropout) == (
         (400, 400, 400, 400), (200, 200, 200), "relu", True, 0.0)
     assert (config.train.latent_dim, config.train.batch_size) == (2, 100)
+    assert (config.train.lr, config.train.betas) == (1e-4, (0.8, 0.999))
 
 
 def test_pacgan_preset_leaves_loss_suggestions_alone(pm):
     config = resolve_config(pm.select(["wgan"]), RunRequest(["wgan"], {"data": "ring"}, {"mlp": {"preset": "pacgan"}}))
     assert (config.train.lr, config.train.n_critic, config.train.latent_dim) == (5e-5, 5, 2)
+    assert config.train.betas == (0.8, 0.999)  # wgan suggests no betas, so the preset's stand
+    gp = resolve_config(pm.select(["wgan-gp"]), RunRequest(["wgan-gp"], {}, {"mlp": {"preset": "pacgan"}}))
+    assert (gp.train.lr, gp.train.betas, gp.train.batch_size) == (1e-4, (0.0, 0.9), 100)
     flags = RunRequest(["gan"], {"data": "ring", "latent_dim": "4"}, {"mlp": {"preset": "pacgan"}})
     assert resolve_config(pm.select(["gan"]), flags).train.latent_dim == 4  # flags win
 
