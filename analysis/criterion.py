@@ -51,7 +51,7 @@ PAIRS = [
 class Measured:
     value: float
     error: float        # quadrature (Richardson) + float error bound
-    unbounded: bool
+    unbounded: bool     # the optimum lies beyond ±T_MAX somewhere: C is +∞, ``value`` a lower bound ("d") or NaN
 
 
 def measure(probe: LossProbe, p: Mixture, q: Mixture, objective: str = "d") -> Measured:
@@ -59,11 +59,14 @@ def measure(probe: LossProbe, p: Mixture, q: Mixture, objective: str = "d") -> M
     x = np.concatenate(pieces)
     pd, pg = p.pdf(x), q.pdf(x)
     opt = solver.pointwise_min(probe, pd, pg)
-    if opt.unbounded.any():
-        return Measured(-np.inf if objective == "d" else np.nan, np.inf, True)
+    unbounded = bool(opt.unbounded.any())
+    if unbounded and objective == "g":
+        return Measured(np.nan, np.inf, True)
+    # Where the objective still falls at ±T_MAX, V(T_MAX) exceeds its infimum, so
+    # -∫V(t) is a lower bound on C = -∫ min V (which is +∞ when the fall has no end).
     f = -opt.value if objective == "d" else (pd + pg) * solver.phi_g(probe, opt.t)
     value, error = solver.simpson(f, pieces)
-    return Measured(value, error, False)
+    return Measured(value, error, unbounded)
 
 
 def equal_value(probe: LossProbe, objective: str) -> float:

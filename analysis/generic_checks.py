@@ -20,7 +20,8 @@ every loss under ganlab's contract (raw scores, higher = more real):
   criterion does not see the generator at all.
 * ``g-direction``: raising the fake scores lowers g_loss where D calls the
   samples fake (at D*(x) for p_d/(p_d+p_g) = 0.1 and 0.25), or, for losses
-  without a pointwise D* (critics, relativistic losses), at batches where
+  without a pointwise D* (critics, relativistic losses) or with one only at
+  ±∞ (total variation's ½tanh, flat in float64 there), at batches where
   D's own descent lowers the fake scores. A flipped generator sign fails.
 """
 
@@ -149,10 +150,7 @@ def check_monotone(probe: LossProbe) -> C.Result:
     tol_t = np.where(np.isfinite(tol_t), tol_t, 0.0)
     idx = np.flatnonzero(unique)
     if len(idx) < 2:  # e.g. ½tanh's optimum at ±∞, where float64 sees a flat objective
-        return C.result(MONOTONE, probe.label, C.FAIL, f"{len(idx)} unique minimiser(s) of {len(cur['t'])}",
-                        "t* increasing in q", "bisection tol_t (see optimal-d)",
-                        note="no unique minimiser to compare: the objective is flat at the solver's t* "
-                             "(an optimum at ±∞ whose derivative underflows?)")
+        return _monotone_direction(probe, cur)
     t, q = cur["t"][idx], cur["pd"][idx]
     drops = [(q[i], q[i + 1], t[i] - t[i + 1]) for i in range(len(idx) - 1)
              if t[i + 1] < t[i] - tol_t[idx[i]] - tol_t[idx[i + 1]]]
@@ -169,6 +167,36 @@ def check_monotone(probe: LossProbe) -> C.Result:
                     note="; ".join(problems), data={"q": cur["pd"], "t": cur["t"], "unique": unique})
 
 
+def _monotone_direction(probe: LossProbe, cur: dict) -> C.Result:
+    """The same claim where no minimiser is unique: the way minimisation moves t from 0.
+
+    Total variation's ½tanh reaches its optimum only at ±∞, and its derivative
+    underflows past |t| ≈ 19, so float64 sees a flat objective wherever the
+    solver stops. The descent direction -G(0) = -(p_d φ_r'(0) + p_g φ_f'(0)) is
+    O(p) there: it must not fall as q rises, and must point up where data
+    dominates and down where fakes do. A loss with no gradient, or with real
+    and fake swapped, fails.
+    """
+    q = cur["pd"]
+    r, f = solver.dphi(probe, np.zeros_like(q))
+    descent = -(q * r + cur["pg"] * f)
+    tol = 1e-12  # float64 rounding of O(1) derivatives; a real direction here is O(1e-3) or more
+    signs = np.where(descent > tol, 1, np.where(descent < -tol, -1, 0))
+    problems = []
+    if np.any(np.diff(signs) < 0):
+        i = int(np.flatnonzero(np.diff(signs) < 0)[0])
+        problems.append(f"the descent direction at t = 0 turns down from q={q[i]:.3g} to q={q[i + 1]:.3g}")
+    if not (signs[0] < 0 < signs[-1]):
+        problems.append(f"-G(0) = {descent[0]:.3g} at q={q[0]:.3g} and {descent[-1]:.3g} at q={q[-1]:.3g}: "
+                        "D is not pushed to score data above fakes")
+    return C.result(MONOTONE, probe.label, C.FAIL if problems else C.PASS,
+                    f"no unique t* (flat in float64); -G(0) from {C.fmt(float(descent[0]))} (q={C.fmt(float(q[0]))}) "
+                    f"to {C.fmt(float(descent[-1]))} (q={C.fmt(float(q[-1]))})",
+                    "descent at t = 0 non-decreasing in q, < 0 → > 0", f"|G| > {tol:g}",
+                    note="; ".join(problems) or "t* lies at ±∞, so the direction D moves towards it is compared",
+                    data={"q": q, "descent": descent})
+
+
 def check_path(probe: LossProbe) -> C.Result:
     reason = _pointwise_reason(probe)
     if reason:
@@ -177,15 +205,24 @@ def check_path(probe: LossProbe) -> C.Result:
     values = [m.value for m in ms]
     problems = []
     for (s0, a), (s1, b) in zip(zip(PATH_S, ms), zip(PATH_S[1:], ms[1:])):
-        if b.value > a.value + a.error + b.error:  # quadrature bounds of both sides
+        # An unbounded side is a lower bound on C: it can prove a rise into it, never one out of it.
+        if not a.unbounded and b.value > a.value + a.error + b.error:  # quadrature bounds of both sides
             problems.append(f"C rises from {a.value:.6g} (s={s0:g}) to {b.value:.6g} (s={s1:g})")
+    if ms[-1].unbounded:
+        problems.append("C(p_d) is unbounded: at p_g = p_d the pointwise optimum must be finite")
     drop = values[0] - values[-1]
     if not drop > ms[0].error + ms[-1].error:
         problems.append(f"C(q) - C(p_d) = {drop:.3g}: the criterion does not see the generator")
+    shown = [("≥ " if m.unbounded else "") + C.fmt(m.value) for m in ms]
+    note = "; ".join(problems)
+    if not problems and any(m.unbounded for m in ms):
+        note = ("≥: somewhere on that p_s the optimum lies beyond ±2^62 (C = +∞, e.g. χ² against lighter "
+                "tails), so the value is the lower bound -∫V(±2^62)")
+    bounded = [m.error for m in ms if not m.unbounded] or [np.inf]
     return C.result(PATH, probe.label, C.FAIL if problems else C.PASS,
-                    "C(p_s) = " + ", ".join(C.fmt(v) for v in values) + f" (s = {', '.join(map(str, PATH_S))})",
-                    "non-increasing, C(q) > C(p_d)", f"quadrature ≤ {C.fmt(max(m.error for m in ms))}",
-                    note="; ".join(problems), data={"s": PATH_S, "C": values})
+                    "C(p_s) = " + ", ".join(shown) + f" (s = {', '.join(map(str, PATH_S))})",
+                    "non-increasing, C(q) > C(p_d)", f"quadrature ≤ {C.fmt(max(bounded))}",
+                    note=note, data={"s": PATH_S, "C": values})
 
 
 def _push(loss, n: int = 4) -> float:
@@ -198,18 +235,25 @@ def _push(loss, n: int = 4) -> float:
     return float(g)
 
 
+def _unique_optima(probe: LossProbe, qs) -> bool:
+    qs = np.asarray(qs, dtype=float)
+    cur = optimal_d.curve(probe, ratios=np.concatenate([qs / (1 - qs), (1 - qs) / qs]))
+    return bool(optimal_d.t_tolerance(probe, cur)[1].all())
+
+
 def check_direction(probe: LossProbe) -> C.Result:
     n = 4
     ones = torch.ones(n, dtype=DTYPE)
     spread = tensor(np.linspace(-0.3, 0.3, n))  # distinct scores: a relativistic loss sees a batch, not one value
     states, where = [], ""
-    if _pointwise_reason(probe) is None:
+    pointwise = _pointwise_reason(probe) is None and _unique_optima(probe, DIRECTION_Q)
+    if pointwise:
         for q in DIRECTION_Q:
             t_fake = float(solver.pointwise_min(probe, [q], [1 - q]).t[0])
             t_real = float(solver.pointwise_min(probe, [1 - q], [q]).t[0])
             states.append((f"D*(q={q:g})", t_real * ones, t_fake * ones))
         where = "at D* where fakes dominate"
-    else:
+    else:  # no pointwise D*, or one only at ±∞ (where every bounded activation saturates)
         for real, fake in ((0.0, 0.0), (1.0, -1.0)):
             states.append((f"real {real:g}, fake {fake:g}", real + spread, fake + spread))
         where = "where D lowers the fake scores"
@@ -217,7 +261,7 @@ def check_direction(probe: LossProbe) -> C.Result:
     for name, real, fake in states:
         g = _push(lambda d: probe.g_loss(fake + d, real))
         parts.append(f"{name}: {C.fmt(g)}")
-        if _pointwise_reason(probe) is not None:
+        if not pointwise:
             d = _push(lambda d: probe.d_loss(real, fake + d))
             parts[-1] += f" (D's {C.fmt(d)})"
             # D need not push fakes down everywhere: a margin loss past its margin (rahinge

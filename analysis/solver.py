@@ -24,8 +24,13 @@ from ganlab.analysis.probe import DTYPE, LossProbe, tensor
 
 # Where no minimiser is found within ±T_MAX the optimum is at infinity. A
 # logistic tail e^{-t} has fallen below float64 resolution long before 1024,
-# so a value still falling there means the objective is unbounded below.
-T_MAX = 1024.0
+# so a value still falling there means the objective is unbounded below. The
+# bound is far larger than that because some optima are finite but huge:
+# Pearson χ²'s t* = 2(p_d/p_g - 1) is 1e16 in the tails of two Gaussians of
+# different widths. Brackets only grow where the derivative still points
+# outwards, and bisection stops at a relative width, so the size costs a few
+# halvings on those points alone. 2^62 keeps t² (a least-squares φ) finite.
+T_MAX = 2.0**62
 # Separability is checked on float64 values of size O(1-10) computed with a
 # handful of operations, each rounding by at most 2^-53 relative: 1e-12
 # leaves a 1e3 margin, while a non-separable loss misses by O(0.1).
@@ -175,8 +180,10 @@ def pointwise_min(probe: LossProbe, pd, pg) -> Pointwise:
     """Minimise p_d φ_r(t) + p_g φ_f(t) over t at every point at once.
 
     Bisection on the sign of the autograd derivative G(t), vectorised over
-    points. It also finds kinks (hinge: G jumps across 0 at ±1). 64 halvings
-    of a bracket of width ≤ 2·T_MAX leave 2048·2^-64 ≈ 1e-16: float64 spacing.
+    points. It also finds kinks (hinge: G jumps across 0 at ±1). A bracket
+    grows by doubling until it holds t*, so it is at most twice as wide as
+    max(1, |t*|); 64 halvings bring it to 2^-63 of that, below the relative
+    stopping width 4·eps·(1 + |t|).
     """
     pd = np.asarray(pd, dtype=float).reshape(-1)
     pg = np.asarray(pg, dtype=float).reshape(-1)

@@ -86,3 +86,33 @@ def test_relativistic_loss_gets_the_generic_generator_check(fresh_pm, helpers):
     assert rows["d-monotone"].status == C.NA and "not a sum" in rows["d-monotone"].note
     assert rows["g-direction"].status == C.PASS
     assert rows["loss-finite"].status == C.PASS
+
+
+def test_an_optimum_at_infinity_is_checked_by_its_direction(fresh_pm):
+    # ½tanh's optimum is at ±∞ and float64 sees a flat objective there: no unique t*.
+    fresh_pm.add_plugin(W.total_variation(), "tv", source="test")
+    rows = {r.claim: r for r in generic_checks.run(LossProbe(fresh_pm, ["tv"]))}
+    assert rows["d-monotone"].status == C.PASS and "no unique t*" in rows["d-monotone"].measured
+    # G's gradient vanishes at D* = ±∞, so g-direction is measured at finite scores where D moves.
+    assert rows["g-direction"].status == C.PASS and "D lowers the fake" in rows["g-direction"].expected
+
+
+@pytest.mark.parametrize("factory, failing", [
+    (W.swapped_total_variation, {"d-monotone", "g-direction"}),
+    (W.flat_beyond_range, {"d-monotone", "g-direction"}),
+])
+def test_flat_optima_do_not_excuse_wrong_or_gradient_free_losses(fresh_pm, factory, failing):
+    fresh_pm.add_plugin(factory(), "wrong", source="test")
+    rows = {r.claim: r for r in generic_checks.run(LossProbe(fresh_pm, ["wrong"]))}
+    for claim in failing:
+        assert rows[claim].status == C.FAIL, (claim, rows[claim].measured, rows[claim].note)
+
+
+def test_criterion_path_bounds_an_infinite_start_from_below(fresh_pm):
+    # Pearson χ²(p_d‖q) is +∞ for P_START, whose tails are lighter than p_d's: the
+    # optimum 2(p_d/q - 1) leaves every float range there. The start is then a lower
+    # bound, still far above C(p_d) = 0.
+    row = generic_checks.check_path(LossProbe(fresh_pm, ["fgan"], {"fgan": {"divergence": "pearson"}}))
+    assert row.status == C.PASS, row.note
+    assert row.measured.startswith("C(p_s) = ≥ ")
+    assert row.data["C"][0] > row.data["C"][1] > row.data["C"][-1] == pytest.approx(0, abs=1e-9)

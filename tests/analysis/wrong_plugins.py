@@ -56,6 +56,36 @@ def flipped_critic_generator():
                   ganlab_g_loss=lambda fake_scores: fake_scores.mean())
 
 
+def _half_tanh(x):
+    return 0.5 * torch.tanh(x)
+
+
+def total_variation():
+    """f-GAN's total variation written out: D minimises E_fake[½tanh] - E_real[½tanh], optimum at ±∞."""
+    return plugin(ganlab_d_loss=lambda real_scores, fake_scores: _half_tanh(fake_scores).mean()
+                  - _half_tanh(real_scores).mean(),
+                  ganlab_g_loss=lambda fake_scores: -_half_tanh(fake_scores).mean())
+
+
+def swapped_total_variation():
+    """Total variation with real and fake swapped in D's loss (and G's sign flipped to match)."""
+    return plugin(ganlab_d_loss=lambda real_scores, fake_scores: _half_tanh(real_scores).mean()
+                  - _half_tanh(fake_scores).mean(),
+                  ganlab_g_loss=lambda fake_scores: _half_tanh(fake_scores).mean())
+
+
+def flat_beyond_range():
+    """A loss whose scores pass through a hard clamp: every gradient is 0 past |t| = 1e-3.
+
+    The optimum is "at ±∞" only because nothing moves: the fallbacks for flat
+    optima must not let it pass.
+    """
+    def clamp(x):
+        return x.clamp(-1e-3, 1e-3) * 0 + x.detach().clamp(-1e-3, 1e-3)
+    return plugin(ganlab_d_loss=lambda real_scores, fake_scores: clamp(fake_scores).mean() - clamp(real_scores).mean(),
+                  ganlab_g_loss=lambda fake_scores: -clamp(fake_scores).mean())
+
+
 def always_nan():
     """Losses that are NaN whatever the scores (a 0/0 somewhere), with gradients attached."""
     return plugin(ganlab_d_loss=lambda real_scores, fake_scores: (real_scores.sum() + fake_scores.sum()) * float("nan"),

@@ -103,6 +103,12 @@ def test_verify_fails_a_wrong_activation(pm):
 def test_the_builtin_passes_verify_for_every_checked_divergence(pm):
     report = verify(pm, ["fgan"])
     assert report.ok, [(r.claim, r.plugin, r.note) for r in report.results if r.status == C.FAIL]
+    # Pearson's huge-but-finite D* and total variation's D* at ±∞ are checked too, not skipped.
+    for kind in ("pearson", "total-variation"):
+        rows = {r.claim: r.status for r in report.results if f"divergence={kind}" in r.plugin.replace("\n", "")}
+        assert rows["d-monotone"] == rows["g-direction"] == rows["criterion-path"] == C.PASS, (kind, rows)
+    assert any(r.claim == "optimal-d" and "divergence=pearson" in r.plugin and r.status == C.PASS
+               for r in report.results)
     kl_disjoint = [r for r in report.results if r.claim == "disjoint-gradient" and "divergence=kl" in r.plugin]
     assert kl_disjoint and all(r.status == C.NA and "unbounded below" in r.note for r in kl_disjoint)
 
