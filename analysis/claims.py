@@ -114,6 +114,21 @@ class R1Penalty:
     source: str = "Mescheder et al. 2018, eq. 9"
 
 
+@dataclass(frozen=True)
+class EquilibriumControl:
+    """BEGAN's controlled D loss: L(x) - k_t·L(G(z)), k_{t+1} = clip(k_t + λ_k(γ·L(x) - L(G(z))), 0, 1).
+
+    Energies are negated raw scores, L = -E[s]. The declaring plugin's
+    ``d_loss`` gives L(x) and its one D regularizer the term -k_t·L(G(z)),
+    stepping k after each D update.
+    """
+
+    gamma: float
+    lambda_k: float
+    formula: str
+    source: str = "Berthelot et al. 2017, Eq. 4"
+
+
 # --- results -----------------------------------------------------------------
 
 

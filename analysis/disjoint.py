@@ -16,7 +16,7 @@ from ganlab.analysis import claims as C
 from ganlab.analysis import criterion, solver
 from ganlab.analysis.densities import Mixture, jsd
 from ganlab.analysis.families import Family
-from ganlab.analysis.probe import LossProbe, tensor
+from ganlab.analysis.probe import LossProbe, grad, tensor
 
 EXACT = C.register(
     "disjoint-exact", "Divergences of parallel segments",
@@ -168,7 +168,7 @@ def w1_from_critic(probe: LossProbe, theta: float) -> tuple[float, float, float]
     vals = [-float(probe.d_loss(k * real, k * fake)) for k in ks]
     k = float(ks[int(np.argmax(vals))])
     th = tensor(theta).requires_grad_(True)
-    (g,) = torch.autograd.grad(-probe.d_loss(k * real, k * th * torch.ones(ATOMS, dtype=torch.float64)), th)
+    (g,) = grad(-probe.d_loss(k * real, k * th * torch.ones(ATOMS, dtype=torch.float64)), (th,))
     return max(vals), float(g), k
 
 
@@ -179,6 +179,14 @@ def check_w1(probe: LossProbe) -> C.Result:
     if solver.has_pointwise_optimum(probe):
         return C.result(W1, probe.label, C.NA, "-", "|θ|", "-",
                         note="this loss has a pointwise D*: its criterion is not W₁ (see disjoint-gradient)")
+    ts = np.linspace(-3, 3, 13)
+    r, f = solver.dphi(probe, ts)
+    if np.all(np.abs(f) <= EXACT_TOL) or np.all(np.abs(r) <= EXACT_TOL):
+        # Not E f(fake) - E f(real) in any scaling: BEGAN's d_loss is L(x) alone (k_t·L(G(z)) is a regularizer).
+        side = "fake" if np.all(np.abs(f) <= EXACT_TOL) else "real"
+        return C.result(W1, probe.label, C.NA, "-", "|θ|", "-",
+                        note=f"d_loss ignores the {side} scores: it is not a critic's E f(fake) - E f(real), "
+                             "so its value is not W₁")
     worst_v, worst_g, data = 0.0, 0.0, {}
     for theta in THETAS:
         value, grad, k = w1_from_critic(probe, theta)

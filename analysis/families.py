@@ -30,6 +30,7 @@ FAMILY_MODULES = (
     "gradient_penalty_checks",
     "penalty_placement",
     "spectral",
+    "equilibrium",
 )
 
 

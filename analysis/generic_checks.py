@@ -34,7 +34,7 @@ from ganlab.analysis import claims as C
 from ganlab.analysis import criterion, optimal_d, solver
 from ganlab.analysis.densities import Mixture
 from ganlab.analysis.families import Family
-from ganlab.analysis.probe import DTYPE, LossProbe, tensor
+from ganlab.analysis.probe import DTYPE, LossProbe, grad, tensor
 
 FINITE = C.register(
     "loss-finite", "Losses are finite",
@@ -99,7 +99,7 @@ def check_finite(probe: LossProbe) -> C.Result:
                 bad = not torch.isfinite(value).all() or any(g is not None and not torch.isfinite(g).all()
                                                             for g in grads)
                 if bad:
-                    problems.append(f"{name} on {n} score(s) = {float(value):.3g}")
+                    problems.append(f"{name} on {n} score(s) = {float(value.detach()):.3g}")
     return C.result(FINITE, probe.label, C.FAIL if problems else C.PASS,
                     "all finite" if not problems else "; ".join(problems[:2]), "finite values and gradients",
                     "exact", note="; ".join(problems))
@@ -231,7 +231,7 @@ def _push(loss, n: int = 4) -> float:
     value = loss(delta)
     if not torch.isfinite(value):
         raise solver.NonFiniteLoss(f"a loss returned {float(value)}")
-    (g,) = torch.autograd.grad(value, delta)
+    (g,) = grad(value, (delta,))
     return float(g)
 
 
@@ -267,12 +267,15 @@ def check_direction(probe: LossProbe) -> C.Result:
             # D need not push fakes down everywhere: a margin loss past its margin (rahinge
             # at real 1, fake -1) is flat there and a least-squares one (ralsgan) pulls fakes
             # below their target back up. It must push them down at one state at least.
-            pushes.append(d > 0)
+            pushes.append(d)
         # Float64 autograd of an O(1) loss: a few ulps; a real descent direction is O(0.01) or more here.
         if not g < -1e-12:
             problems.append(f"at {name} ∂g_loss/∂δ = {g:.3g} ≥ 0: raising the fake score does not lower g_loss")
-    if pushes and not any(pushes):
-        problems.append("D's loss never falls as the fake scores fall, at any state: D prefers fakes")
+    if pushes and not any(p > 0 for p in pushes):
+        if all(p == 0 for p in pushes):  # BEGAN: the push on fakes is its controlled k_t term, a regularizer
+            parts.append("d_loss ignores the fake scores")
+        else:
+            problems.append("D's loss never falls as the fake scores fall, at any state: D prefers fakes")
     return C.result(DIRECTION, probe.label, C.FAIL if problems else C.PASS, "; ".join(parts),
                     f"∂g_loss/∂δ < 0 {where}", "< -1e-12 (float64 autograd)", note="; ".join(problems))
 

@@ -76,6 +76,18 @@ class LossProbe:
         others = set(self.pm.get_plugins()) - {self.pm.get_plugin(plugin)}
         return self.pm.subset_hook_caller(hook_name, others)
 
+def grad(value: torch.Tensor, inputs) -> tuple[torch.Tensor, ...]:
+    """Autograd gradients, zero for inputs the value does not depend on.
+
+    A loss may ignore one side: BEGAN's d_loss is L(x) alone (its fake term
+    is a controlled regularizer), so ∂d_loss/∂fake is 0, not an error.
+    """
+    inputs = tuple(inputs)
+    if not value.requires_grad:
+        return tuple(torch.zeros_like(x) for x in inputs)
+    return torch.autograd.grad(value, inputs, allow_unused=True, materialize_grads=True)
+
+
 def implements(reg: Any, method: str) -> bool:
     """Whether a regularizer overrides ``method`` (penalty, transform, after_step) of the no-op base."""
     from ganlab.regularizers import Regularizer
@@ -97,4 +109,4 @@ def describe(names: list[str], values: dict[str, dict[str, Any]]) -> str:
     return f"{label}[{','.join(opts)}]" if opts else label
 
 
-__all__ = ["LossProbe", "implements", "tensor", "DTYPE"]
+__all__ = ["LossProbe", "grad", "implements", "tensor", "DTYPE"]

@@ -20,7 +20,7 @@ import torch
 from scipy import integrate
 
 from ganlab.analysis.densities import Mixture, crossings, merged_intervals
-from ganlab.analysis.probe import DTYPE, LossProbe, tensor
+from ganlab.analysis.probe import DTYPE, LossProbe, grad, tensor
 
 # Where no minimiser is found within ±T_MAX the optimum is at infinity. A
 # logistic tail e^{-t} has fallen below float64 resolution long before 1024,
@@ -136,7 +136,7 @@ def dphi(probe: LossProbe, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     T = tensor(t).reshape(-1)
     n = T.numel()
     x, y = T.clone().requires_grad_(True), T.clone().requires_grad_(True)
-    gr, gf = torch.autograd.grad(probe.d_loss(x, y), (x, y))
+    gr, gf = grad(probe.d_loss(x, y), (x, y))
     shape = np.shape(t)
     return (gr.numpy() * n).reshape(shape), (gf.numpy() * n).reshape(shape)
 
@@ -149,7 +149,7 @@ def phi_g(probe: LossProbe, t: np.ndarray) -> np.ndarray:
 def dphi_g(probe: LossProbe, t: np.ndarray) -> np.ndarray:
     """∂ g_loss / ∂ l per element, by autograd through the plugin's g_loss."""
     T = tensor(t).reshape(-1).clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(probe.g_loss(T), T)
+    (g,) = grad(probe.g_loss(T), (T,))
     return (g.numpy() * T.numel()).reshape(np.shape(t))
 
 

@@ -17,6 +17,7 @@ BUILTINS = {
     "hinge": "ganlab.plugins.hinge",
     "fgan": "ganlab.plugins.fgan",
     "relativistic": "ganlab.plugins.relativistic",
+    "began": "ganlab.plugins.began",
     "wgan-gp": "ganlab.plugins.wgan_gp",
     "sn": "ganlab.plugins.sn",
     "r1": "ganlab.plugins.r1",

@@ -53,6 +53,7 @@ class Loss:
 
     def __init__(self, selection, options, which: str):
         self.which = which
+        self.selection = selection
         self.hook = getattr(selection.hook, f"ganlab_{which}")
         self.options = options
         # Like the trainer: real scores reach g_loss only when it declares them.
@@ -62,6 +63,33 @@ class Loss:
         if self.which == "d_loss":
             return self.hook(real_scores=real, fake_scores=fake, options=self.options)
         return self.hook(fake_scores=fake, real_scores=real if self.g_wants_real else None, options=self.options)
+
+
+def _penalty_grad_on_fakes(loss: Loss, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+    """The fake-score gradient of the same selection's D penalties, or None.
+
+    A controlled term may live in a regularizer that carries its state: BEGAN's
+    d_loss is L(x) alone and -k_t·L(G(z)) is its ``began`` regularizer. Then D
+    learns from the fakes through that penalty, which must at least be connected to them.
+    """
+    from ganlab.datasets import DataSpec
+    from ganlab.regularizers import PenaltyBatch, Regularizer
+
+    spec = DataSpec("conformance", (1,), None, "points")
+    answers = loss.selection.call_each("ganlab_regularizer", data=spec, conditioner=None, options=loss.options)
+    regs = [r for _, a in answers for r in (a if isinstance(a, (list, tuple)) else [a])
+            if isinstance(r, Regularizer) and r.player == "D" and type(r).penalty is not Regularizer.penalty]
+    total = None
+    for reg in regs:
+        batch = PenaltyBatch(real=real.detach()[:, None], fake=fake.detach()[:, None], real_scores=real,
+                             fake_scores=fake, discriminator=lambda x, labels=None: x.flatten())
+        value = reg.penalty(batch)
+        if value is not None and value.requires_grad:
+            total = value if total is None else total + value
+    if total is None:
+        return None
+    (grad,) = torch.autograd.grad(total, fake, allow_unused=True)
+    return grad
 
 
 def _check_common(loss: Loss, results: Results) -> None:
@@ -101,10 +129,15 @@ def _check_common(loss: Loss, results: Results) -> None:
                 "the scores, so gradients reach only the players through them (move learnable "
                 "parameters into the discriminator or generator)",
             )
-            grads = torch.autograd.grad(value, [inputs[a] for a in wanted], allow_unused=True)
+            grads = list(torch.autograd.grad(value, [inputs[a] for a in wanted], allow_unused=True))
+            controlled = False
+            if which == "d_loss" and (grads[1] is None or not bool(grads[1].abs().sum() > 0)):
+                # Through a controlled penalty the weight may start at 0 (BEGAN's k_0): connected is enough.
+                grads[1] = _penalty_grad_on_fakes(loss, real, fake)
+                controlled = grads[1] is not None
             for arg, grad in zip(wanted, grads):
                 require(
-                    grad is not None and bool(grad.abs().sum() > 0),
+                    grad is not None and (bool(grad.abs().sum() > 0) or (arg == "fake" and controlled)),
                     f"{which} gives no gradient to the {arg} scores (seed {seed}); "
                     f"the {'discriminator' if which == 'd_loss' else 'generator'} cannot learn from them. "
                     "Is a score tensor detached or unused?",

@@ -26,6 +26,7 @@ def _state(trainer):
     (["wgan", "sn"], {"wgan": {"clip": "none"}}, {}),  # a None option, power-iteration buffers
     (["cgan", "wgan-gp"], {}, {}),  # labels, a penalty drawing from the global RNG
     (["lsgan", "lecam"], {}, {}),  # a regularizer with state of its own (moving-average anchors)
+    (["began"], {"began": {"k0": "0.5", "gamma": "1.0", "lambda_k": "0.1"}}, {}),  # k_t as state, k ≠ 0 throughout
 ])
 def test_resume_is_bitwise_identical(pm, tmp_path, run_tiny, plugins, options, train):
     n = 6

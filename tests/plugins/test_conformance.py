@@ -153,6 +153,20 @@ def test_detached_fake_scores_fail_the_gradient_check():
     assert "fake scores" in next(r.message for r in results if r.check == "d_loss.gradients")
 
 
+def test_a_fake_term_in_a_regularizer_must_reach_the_fake_scores():
+    # BEGAN's form: d_loss is L(x) alone and a D penalty carries the fake term, so the
+    # kit accepts it only when that penalty is connected to the fake scores.
+    def real_only(real_scores, fake_scores):
+        return -real_scores.mean()
+
+    on_reals = plugin(ganlab_d_loss=real_only,
+                      ganlab_regularizer=lambda: _Penalty(fn=lambda b: 0.1 * b.real_scores.mean() ** 2))
+    assert "d_loss.gradients" in failed(check_plugin(on_reals, name="real-only"))
+    on_fakes = plugin(ganlab_d_loss=real_only,
+                      ganlab_regularizer=lambda: _Penalty(fn=lambda b: 0.0 * b.fake_scores.mean()))
+    assert "d_loss.gradients" not in failed(check_plugin(on_fakes, name="controlled"))
+
+
 def test_loss_undefined_at_batch_size_one_fails():
     def standardised(real_scores, fake_scores):  # std of one score is nan
         return bce_d(real_scores / real_scores.std(), fake_scores / fake_scores.std())
