@@ -138,6 +138,27 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])
 
 
+def wide_markdown(rows: list[Row]) -> str:
+    """One row per variant, one column per metric (mean ± std, and n where seeds lack it): a paper's table."""
+    groups = list(dict.fromkeys(r.variant for r in rows))
+    metrics = list(dict.fromkeys(r.metric for r in rows if r.metric != "–"))
+    by = {(r.variant, r.metric): r for r in rows}
+    seeds = {g: max((r.n + r.failed for r in rows if r.variant == g), default=0) for g in groups}
+
+    def cell(r: Row | None, total: int) -> str:
+        if r is None or r.mean is None:
+            return "–"
+        text = _fmt(r.mean) + (f" ± {_fmt(r.std)}" if r.std is not None else "")
+        return text + (f" (n={r.n})" if r.n < total else "")
+
+    header = ["variant", *metrics, "failed"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for g in groups:
+        failed = max((r.failed for r in rows if r.variant == g), default=0)
+        lines.append("| " + " | ".join([g, *(cell(by.get((g, m)), seeds[g]) for m in metrics), str(failed)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def csv_text(rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -126,9 +126,11 @@ def report(sweep_dir: Path, cells) -> tuple[list, dict]:
     print(aggregate.markdown(rows))
     write_text_atomic(sweep_dir / "results.csv", aggregate.csv_text(rows))
     write_text_atomic(sweep_dir / "results.json", aggregate.json_text(rows, groups))
+    write_text_atomic(sweep_dir / "results.md", aggregate.wide_markdown(rows))
     figures = plots.draw(sweep_dir, cells, groups, sweep_dir / "plots")
     unfinished = sum(len(g["other"]) for g in groups.values())
-    print(f"\nresults: {sweep_dir / 'results.csv'}, {sweep_dir / 'results.json'}; "
+    print(f"\nresults: {sweep_dir / 'results.csv'}, {sweep_dir / 'results.json'}, {sweep_dir / 'results.md'} "
+          "(a variant per row); "
           f"{len(figures)} plot(s) in {sweep_dir / 'plots'}" + (f"; {unfinished} cell(s) unfinished" if unfinished else ""))
     for group, g in groups.items():
         for seed, message in g["failed"].items():

@@ -103,6 +103,15 @@ def test_table_equals_hand_computation(sweep, capsys):
         table = list(csv.DictReader(fh))
     assert [(t["variant"], t["metric"]) for t in table] == [(r["variant"], r["metric"]) for r in rows]
     assert [float(t["mean"]) if t["mean"] else None for t in table] == [r["mean"] for r in rows]
+    # results.md: a variant per row, a metric per column, the same means.
+    wide = (out / "results.md").read_text().splitlines()
+    metrics = [c.strip() for c in wide[0].strip("|").split("|")][1:-1]
+    assert len(wide) == 2 + len(groups) and set(metrics) == {r["metric"] for r in rows}
+    for line in wide[2:]:
+        variant, *values, failed = [c.strip() for c in line.strip("|").split("|")]
+        for metric, shown in zip(metrics, values):
+            r = next(r for r in rows if r["variant"] == variant and r["metric"] == metric)
+            assert shown == "–" if r["mean"] is None else float(shown.split(" ")[0]) == pytest.approx(r["mean"], rel=1e-3)
 
 
 def test_report_rebuilds_without_training(sweep, capsys):

@@ -12,7 +12,7 @@ SWEEP = Path(__file__).resolve().parents[2] / "benchmarks" / "variants.toml"
 NAMES = ["gan", "gan-minimax", "lsgan", "lsgan-pearson", "lsgan-sigmoid", "wgan", "wgan-gp", "wgan-gp-one-sided",
          "hinge", "gan+r1", "gan+recon", "gan+sn", "gan+sn-g", "hinge+sn",
          "fgan-kl", "fgan-js", "rsgan", "rasgan", "ralsgan", "rahinge", "gan+dragan", "gan+lecam",  # the loss zoo
-         "began"]
+         "began", "began-fast-k"]
 
 
 def test_the_sweep_is_the_readme_table(pm):
