@@ -9,8 +9,8 @@ float64 numpy:
   L(x) - k_t·L(G(z)) with the k before the update, and its gradient on each
   fake score is k_t/B (the term's sign);
 * k then moves by λ_k(γ·L(x) - L(G(z))), clipped to [0, 1]: the energies
-  are chosen to reach both clips and to sit once exactly at the equilibrium
-  L(G(z)) = γ·L(x), where k must not move.
+  are chosen to reach both clips and to sit three times exactly at the
+  equilibrium L(G(z)) = γ·L(x), where k must not move.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ CONTROL = C.register(
     "began-control", "BEGAN's k_t control and controlled D loss",
     source="Berthelot et al. 2017, Eq. 4",
     formula="L_D = L(x) - k_t·L(G(z)); k_{t+1} = clip(k_t + λ_k(γ·L(x) - L(G(z))), 0, 1)",
-    conditions="16 D updates of batch 8 with energies reaching both clips and one exact equilibrium; "
+    conditions="16 D updates of batch 8 with energies reaching both clips and three exact equilibria; "
                "L = -mean score",
 )
 

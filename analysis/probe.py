@@ -76,6 +76,7 @@ class LossProbe:
         others = set(self.pm.get_plugins()) - {self.pm.get_plugin(plugin)}
         return self.pm.subset_hook_caller(hook_name, others)
 
+
 def grad(value: torch.Tensor, inputs) -> tuple[torch.Tensor, ...]:
     """Autograd gradients, zero for inputs the value does not depend on.
 
