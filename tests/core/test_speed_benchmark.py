@@ -17,3 +17,14 @@ def test_speed_benchmark_runs_and_reports_every_side(capsys):
         assert clock["seed 000"] > 0 and clock["same math"] > 0
     out = capsys.readouterr().out
     assert "ganlab / seed 000" in out and "target <= 0.77" in out
+
+
+def test_2d_benchmark_runs_both_sides(capsys):
+    path = SCRIPT.parent / "speed_2d.py"
+    spec = importlib.util.spec_from_file_location("speed_2d_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--steps", "25", "--profile-steps", "0", "--threads", "1"])
+    assert result["ms_per_step"] > 0 and result["hand_written_ms"] > 0 and result["ratio"] > 0
+    out = capsys.readouterr().out
+    assert "hand-written" in out and "target >= 3x" in out
