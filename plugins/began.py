@@ -18,7 +18,9 @@ ganlab's losses are pure functions of scores, so ``d_loss`` is L(x) alone
 and the controlled term -k_t·L(G(z)) is a D-side regularizer named
 ``began`` that carries k_t as state: checkpoints save it, and a resumed run
 continues with the same k. It updates k after each D update from that
-update's detached energies, on the device (no synchronisation). The
+update's detached energies, on the device; under torchrun the energies are
+averaged over the ranks first (one small all-reduce), so every rank holds
+the k one process with the whole batch would. The
 ``penalty/began`` column of ``metrics.jsonl`` is -k_t·L(G(z)).
 
 The paper's autoencoder is convolutional, with ELU layers; this one is an
@@ -118,6 +120,18 @@ def ganlab_g_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     return -fake_scores.mean()
 
 
+def _mean_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    # Under torchrun each rank sees an equal shard: the mean of the shards' means is the global
+    # batch's, so every rank steps k alike, as one process with the whole batch would.
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        t = t.clone()
+        dist.all_reduce(t)
+        t = t / dist.get_world_size()
+    return t
+
+
 class EquilibriumControl(Regularizer):
     """-k_t·L(G(z)) in D's loss, then k's proportional step towards E[L(G(z))] = γ·E[L(x)]."""
 
@@ -133,8 +147,8 @@ class EquilibriumControl(Regularizer):
         self.k = torch.as_tensor(self.k, dtype=fake_energy.dtype, device=fake_energy.device)  # a checkpoint's is on the CPU
         term = -self.k * fake_energy
         if batch.real_scores is not None:
-            real_energy = -batch.real_scores.detach().float().mean()
-            step = self.lambda_k * (self.gamma * real_energy - fake_energy.detach())
+            energies = _mean_over_ranks(torch.stack([-batch.real_scores.detach().float().mean(), fake_energy.detach()]))
+            step = self.lambda_k * (self.gamma * energies[0] - energies[1])
             self.k = torch.clamp(self.k + step, 0.0, 1.0)
         return term
 

@@ -59,3 +59,17 @@ def test_two_ranks_resume_with_a_gradient_penalty(tmp_path):
     assert all(torch.isfinite(w).all() for w in state["discriminator"].values())
     rows = [json.loads(l) for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and all(r["penalty/gradient_penalty"] > 0 for r in rows)
+
+
+def test_two_ranks_step_began_k_from_the_whole_batch(tmp_path):
+    # k_t is regularizer state stepped from batch energies: each rank must use the global batch's.
+    args = [*TINY, "-o", "began.k0=0.5", "-o", "began.gamma=1.0", "-o", "began.lambda_k=0.1",
+            "-o", "began.hidden=16", "-o", "began.embedding=4"]
+    args[args.index("lsgan")] = "began"
+    _run([sys.executable, "-m", "ganlab", "run", *args, "--batch-size", "8", "--out", "one"], tmp_path)
+    _torchrun([*args, "--batch-size", "4", "--out", "two"], tmp_path)
+    a, b = load_checkpoint(tmp_path / "one" / "checkpoint.pt"), load_checkpoint(tmp_path / "two" / "checkpoint.pt")
+    k1, k2 = float(a["regularizers"]["began"]["k"]), float(b["regularizers"]["began"]["k"])
+    assert k1 != 0.5 and k2 == pytest.approx(k1, abs=1e-6)
+    for name, weight in a["discriminator"].items():
+        torch.testing.assert_close(b["discriminator"][name], weight, rtol=1e-5, atol=1e-6, msg=name)
