@@ -20,7 +20,7 @@ import torch
 
 from ganlab.analysis import claims as C
 from ganlab.analysis.families import Family
-from ganlab.analysis.probe import LossProbe, grad, implements
+from ganlab.analysis.probe import LossProbe, grad
 from ganlab.regularizers import PenaltyBatch
 
 CONTROL = C.register(
@@ -52,13 +52,9 @@ def _scores(energy: float, offset: float) -> torch.Tensor:
 
 
 def check(probe: LossProbe) -> list[C.Result]:
-    owner = probe.declarers(C.EquilibriumControl)[0]
-    claim = probe.declarations(C.EquilibriumControl, plugin=owner)[0]
-    regs = [r for r in probe.regularizers(plugin=owner) if r.player == "D" and implements(r, "penalty")]
-    if len(regs) != 1:
-        return [C.result(CONTROL, probe.own_label, C.FAIL, f"{len(regs)} D penalties", "exactly one", "-",
-                         note=f"{owner} declares EquilibriumControl but returns {len(regs)} D penalties")]
-    reg = regs[0]
+    claim, reg = probe.owned_penalty(C.EquilibriumControl)
+    if isinstance(reg, str):
+        return [C.result(CONTROL, probe.own_label, C.FAIL, "-", "exactly one D penalty", "-", note=reg)]
     k = float(torch.as_tensor(reg.state_dict().get("k", float("nan"))))
     problems, ks = [], [k]
     for t, kind in enumerate(PLAN):

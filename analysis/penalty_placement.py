@@ -20,7 +20,7 @@ import torch
 
 from ganlab.analysis import claims as C
 from ganlab.analysis.families import Family
-from ganlab.analysis.probe import DTYPE, LossProbe, implements
+from ganlab.analysis.probe import DTYPE, LossProbe
 from ganlab.regularizers import PenaltyBatch
 
 R1_PLACEMENT = C.register(
@@ -86,18 +86,8 @@ def _run_penalty(reg) -> tuple[float, list[torch.Tensor]]:
     return value, critic.seen
 
 
-def _owned_penalty(probe: LossProbe, kind: type):
-    """(declaration, the declaring plugin's single D penalty) or (declaration, error text)."""
-    owner = probe.declarers(kind)[0]
-    claim = probe.declarations(kind, plugin=owner)[0]
-    regs = [r for r in probe.regularizers(plugin=owner) if r.player == "D" and implements(r, "penalty")]
-    if len(regs) != 1:
-        return claim, f"{owner} declares {kind.__name__} but returns {len(regs)} D penalties"
-    return claim, regs[0]
-
-
 def check_r1(probe: LossProbe) -> C.Result:
-    claim, reg = _owned_penalty(probe, C.R1Penalty)
+    claim, reg = probe.owned_penalty(C.R1Penalty)
     if isinstance(reg, str):
         return C.result(R1_PLACEMENT, probe.own_label, C.FAIL, "-", "exactly one D penalty", "-", note=reg)
     value, _ = _run_penalty(reg)
@@ -126,7 +116,7 @@ def _expected_gp(claim, x1: np.ndarray, value: float, where: str, problems: list
 
 
 def check_gp(probe: LossProbe) -> C.Result:
-    claim, reg = _owned_penalty(probe, C.GradientPenalty)
+    claim, reg = probe.owned_penalty(C.GradientPenalty)
     if isinstance(reg, str):
         return C.result(GP_INTERPOLATES, probe.own_label, C.FAIL, "-", "exactly one D penalty", "-", note=reg)
     value, seen = _run_penalty(reg)
@@ -155,7 +145,7 @@ def check_gp(probe: LossProbe) -> C.Result:
 
 
 def check_dragan(probe: LossProbe) -> C.Result:
-    claim, reg = _owned_penalty(probe, C.GradientPenalty)
+    claim, reg = probe.owned_penalty(C.GradientPenalty)
     if isinstance(reg, str):
         return C.result(DRAGAN_PLACEMENT, probe.own_label, C.FAIL, "-", "exactly one D penalty", "-", note=reg)
     value, seen = _run_penalty(reg)

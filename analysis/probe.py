@@ -67,6 +67,15 @@ class LossProbe:
         spec = DataSpec("verify", (1,), None, "points")
         return _flatten(self._hook("ganlab_regularizer", plugin)(data=spec, conditioner=None, options=self.options))
 
+    def owned_penalty(self, kind: type) -> tuple[Any, Any]:
+        """(declaration, the declaring plugin's single D penalty) or (declaration, error text)."""
+        owner = self.declarers(kind)[0]
+        claim = self.declarations(kind, plugin=owner)[0]
+        regs = [r for r in self.regularizers(plugin=owner) if r.player == "D" and implements(r, "penalty")]
+        if len(regs) != 1:
+            return claim, f"{owner} declares {kind.__name__} but returns {len(regs)} D penalties"
+        return claim, regs[0]
+
     def _hook(self, hook_name: str, plugin: str | None):
         """The selection's caller for a hook, or one that calls only ``plugin``'s implementation."""
         if plugin is None:
