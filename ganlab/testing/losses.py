@@ -74,10 +74,11 @@ def _penalty_grad_on_fakes(loss: Loss, real: torch.Tensor, fake: torch.Tensor) -
     """
     from ganlab.datasets import DataSpec
     from ganlab.regularizers import PenaltyBatch, Regularizer
+    from ganlab.runsetup import _flatten
 
     spec = DataSpec("conformance", (1,), None, "points")
     answers = loss.selection.call_each("ganlab_regularizer", data=spec, conditioner=None, options=loss.options)
-    regs = [r for _, a in answers for r in (a if isinstance(a, (list, tuple)) else [a])
+    regs = [r for r in _flatten([a for _, a in answers])
             if isinstance(r, Regularizer) and r.player == "D" and type(r).penalty is not Regularizer.penalty]
     total = None
     for reg in regs:
