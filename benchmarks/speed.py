@@ -47,20 +47,26 @@ LATENT, BATCH = 96, 64
 TARGET = 0.77  # ganlab's step at most 0.77x the hand-written loop's (1.3x faster)
 
 
-def hand_written(images_uint8: torch.Tensor, seed: int):
-    """A plain PyTorch LSGAN loop with the seeds' MLP, no ganlab involved."""
-    torch.manual_seed(seed)
+def seed_networks(g_out: nn.Module) -> tuple[nn.Sequential, nn.Sequential]:
+    """Seed 000's MLPs: G 128-256-512-1024 with batch norm and GELU, then ``g_out``; D 512-...-32 with GELU."""
 
     def g_block(i, o):
         return [nn.Linear(i, o), nn.BatchNorm1d(o), nn.GELU()]
 
     G = nn.Sequential(*g_block(LATENT, 128), *g_block(128, 256), *g_block(256, 512), *g_block(512, 1024),
-                      nn.Linear(1024, 784), nn.Tanh())
+                      nn.Linear(1024, 784), g_out)
     widths = [784, 512, 256, 128, 64, 32]
     d_layers = []
     for i, o in zip(widths, widths[1:]):
         d_layers += [nn.Linear(i, o), nn.GELU()]
-    D = nn.Sequential(nn.Flatten(), *d_layers, nn.Linear(32, 1))
+    return G, nn.Sequential(*d_layers, nn.Linear(32, 1))
+
+
+def hand_written(images_uint8: torch.Tensor, seed: int):
+    """A plain PyTorch LSGAN loop with the seeds' MLP, no ganlab involved."""
+    torch.manual_seed(seed)
+    G, D = seed_networks(nn.Tanh())
+    D = nn.Sequential(nn.Flatten(), *D)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     gen = torch.Generator().manual_seed(seed)
@@ -114,17 +120,8 @@ class _PILDigits(torch.utils.data.Dataset):
 def seed_000(images_uint8: torch.Tensor, seed: int):
     """Seed 000's LSGAN training loop as the seed writes it (see the module docstring)."""
     torch.manual_seed(seed)
-
-    def g_block(i, o):
-        return [nn.Linear(i, o), nn.BatchNorm1d(o), nn.GELU()]
-
-    G = nn.Sequential(*g_block(LATENT, 128), *g_block(128, 256), *g_block(256, 512), *g_block(512, 1024),
-                      nn.Linear(1024, 784), nn.Sigmoid())
-    widths = [784, 512, 256, 128, 64, 32]
-    d_layers = []
-    for i, o in zip(widths, widths[1:]):
-        d_layers += [nn.Linear(i, o), nn.GELU()]
-    D = nn.Sequential(*d_layers, nn.Linear(32, 1), nn.Sigmoid())
+    G, D = seed_networks(nn.Sigmoid())  # the seed's G outputs [0, 1] and its D a probability
+    D = nn.Sequential(*D, nn.Sigmoid())
     opt_g = torch.optim.Adam(G.parameters(), lr=3e-4, betas=(0.4, 0.8), weight_decay=1e-4)
     opt_d = torch.optim.Adam(D.parameters(), lr=3e-4, betas=(0.4, 0.8), weight_decay=1e-4)
     loss_fn = nn.MSELoss()
