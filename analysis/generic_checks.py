@@ -235,10 +235,12 @@ def _push(loss, n: int = 4) -> float:
     return float(g)
 
 
-def _unique_optima(probe: LossProbe, qs) -> bool:
+def _direction_optima(probe: LossProbe, qs) -> tuple[np.ndarray, np.ndarray, bool]:
+    """t* where fakes dominate (p_d = q) and where data does (p_d = 1 - q), and whether all are unique."""
     qs = np.asarray(qs, dtype=float)
     cur = optimal_d.curve(probe, ratios=np.concatenate([qs / (1 - qs), (1 - qs) / qs]))
-    return bool(optimal_d.t_tolerance(probe, cur)[1].all())
+    n = len(qs)
+    return cur["t"][:n], cur["t"][n:], bool(optimal_d.t_tolerance(probe, cur)[1].all())
 
 
 def check_direction(probe: LossProbe) -> C.Result:
@@ -246,12 +248,12 @@ def check_direction(probe: LossProbe) -> C.Result:
     ones = torch.ones(n, dtype=DTYPE)
     spread = tensor(np.linspace(-0.3, 0.3, n))  # distinct scores: a relativistic loss sees a batch, not one value
     states, where = [], ""
-    pointwise = _pointwise_reason(probe) is None and _unique_optima(probe, DIRECTION_Q)
+    pointwise = _pointwise_reason(probe) is None
     if pointwise:
-        for q in DIRECTION_Q:
-            t_fake = float(solver.pointwise_min(probe, [q], [1 - q]).t[0])
-            t_real = float(solver.pointwise_min(probe, [1 - q], [q]).t[0])
-            states.append((f"D*(q={q:g})", t_real * ones, t_fake * ones))
+        t_fakes, t_reals, pointwise = _direction_optima(probe, DIRECTION_Q)
+    if pointwise:
+        for q, t_fake, t_real in zip(DIRECTION_Q, t_fakes, t_reals):
+            states.append((f"D*(q={q:g})", float(t_real) * ones, float(t_fake) * ones))
         where = "at D* where fakes dominate"
     else:  # no pointwise D*, or one only at ±∞ (where every bounded activation saturates)
         for real, fake in ((0.0, 0.0), (1.0, -1.0)):
