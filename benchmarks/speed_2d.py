@@ -10,6 +10,12 @@ with ``.item()`` every step for a progress line). It prints both, their ratio,
 and ganlab's speed-up over the 20 ms/step the speed issue measured; then a
 torch.profiler table of the operators that take ganlab's time.
 
+It also prints the step's arithmetic floor: the floating-point operations of
+one ganlab step (counted by torch's FlopCounterMode on the step itself) over
+the throughput this machine reaches, in the same run, on the step's largest
+matrix product (100 x 400 by 400 x 400). No loop of the same math can beat
+that floor, so it says whether a speed target is reachable on these cores.
+
     python benchmarks/speed_2d.py [--steps 300] [--threads N] [--profile-steps 50]
 """
 
@@ -70,6 +76,29 @@ def hand_written(points: torch.Tensor, seed: int = 0):
     return step
 
 
+def gemm_gflops(repeats: int = 400) -> float:
+    """Best throughput of the step's dominant matrix product on this machine, with the current threads."""
+    a, b = torch.randn(BATCH, 400), torch.randn(400, 400)
+    for _ in range(20):
+        a @ b
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(repeats // 5):
+            a @ b
+        best = min(best, (time.perf_counter() - t0) / (repeats // 5))
+    return 2 * BATCH * 400 * 400 / best / 1e9
+
+
+def step_flops(step) -> int:
+    """Floating-point operations of one call of ``step`` (matrix products; elementwise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
 def _block(step, n: int) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
@@ -105,6 +134,11 @@ def main(argv=None) -> dict:
         print(f"ganlab {ms:.2f} ms/step ({1e3 / ms:.1f} steps/s), hand-written {hand:.2f} ms/step "
               f"({1e3 / hand:.1f} steps/s); ratio {ratio:.3f} (median of per-block ratios)")
         print(f"ganlab: {BEFORE / ms:.2f}x the {BEFORE:.0f} ms/step measured before the speed work (target >= 3x)")
+        flops, gflops = step_flops(trainer.advance), gemm_gflops()
+        floor = flops / gflops / 1e6
+        print(f"arithmetic floor: {flops / 1e6:.0f} MFLOP/step at {gflops:.1f} GFLOP/s (this machine's best on the "
+              f"step's 100x400x400 product) = {floor:.2f} ms/step; ganlab is {ms / floor:.2f}x the floor, "
+              f"the 3x target ({BEFORE / 3:.2f} ms/step) is {BEFORE / 3 / floor:.2f}x it")
         table = ""
         if args.profile_steps:
             from torch.profiler import ProfilerActivity, profile
@@ -115,7 +149,8 @@ def main(argv=None) -> dict:
             table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
             print(table)
         trainer.close()
-    return {"ms_per_step": ms, "steps_per_s": 1e3 / ms, "hand_written_ms": hand, "ratio": ratio, "profile": table}
+    return {"ms_per_step": ms, "steps_per_s": 1e3 / ms, "hand_written_ms": hand, "ratio": ratio, "profile": table,
+            "mflop_per_step": flops / 1e6, "gemm_gflops": gflops, "floor_ms": floor}
 
 
 if __name__ == "__main__":

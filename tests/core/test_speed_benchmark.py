@@ -27,4 +27,16 @@ def test_2d_benchmark_runs_both_sides(capsys):
     result = module.main(["--steps", "25", "--profile-steps", "0", "--threads", "1"])
     assert result["ms_per_step"] > 0 and result["hand_written_ms"] > 0 and result["ratio"] > 0
     out = capsys.readouterr().out
-    assert "hand-written" in out and "target >= 3x" in out
+    assert "hand-written" in out and "target >= 3x" in out and "arithmetic floor" in out
+    # The floor's FLOP count, by hand: matrix products only, 2*m*k*n each, batch 100; no input
+    # gradient for the data (first layers) except D's first layer in G's update, where it reaches G.
+    b, g_in, d_in = 100, [2, 400, 400, 400, 400], [2, 200, 200, 200]
+    g_out, d_out = g_in[1:] + [2], d_in[1:] + [1]
+    g_fwd = sum(2 * b * i * o for i, o in zip(g_in, g_out))
+    d_fwd = sum(2 * b * i * o for i, o in zip(d_in, d_out))
+    d_first = 2 * b * d_in[0] * d_out[0]
+    g_first = 2 * b * g_in[0] * g_out[0]
+    d_step = g_fwd + 2 * d_fwd + 2 * (d_fwd + d_fwd - d_first)  # weight and input gradients, reals and fakes
+    g_step = g_fwd + d_fwd + d_fwd + g_fwd + (g_fwd - g_first)  # D: input gradients only (frozen)
+    assert abs(result["mflop_per_step"] * 1e6 - (d_step + g_step)) < 1
+    assert 0 < result["floor_ms"] < result["ms_per_step"]
