@@ -35,7 +35,7 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
     "fgan": [{"divergence": d} for d in ("kl", "reverse-kl", "pearson", "neyman", "hellinger", "jensen-shannon",
                                           "total-variation")]
             + [{"divergence": "kl", "generator_loss": "saddle"}, {"generator_loss": "saddle"}],
-    "dragan": [{}, {"noise": "normal"}],
+    "dragan": [{}, {"noise": "normal"}, {"one_sided": "true"}],
     "relativistic": [{"kind": k} for k in ("rsgan", "rasgan", "ralsgan", "rahinge")],
 }
 LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}

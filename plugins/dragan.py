@@ -13,6 +13,15 @@ x + δ. ``noise=normal`` is the paper's text instead, δ ~ N(0, (c·std(x))²)
 per element (section 4: "x + δ, δ ~ N_d(0, cI)"). λ = 10 and the target
 norm 1 are the paper's.
 
+``one_sided`` penalises only norms above 1, max(0, ‖∇‖ - 1)², as WGAN-GP's
+option does. The two-sided form also pushes a flat D towards slope 1, and
+at the start of training, when D is nearly flat, that term (λ·1 = 10)
+outweighs the loss (log 4): D's slope around the reals grows in whichever
+direction it first tilts, and turning D's orientation round later means
+passing through slope 0, where the penalty is largest. On the 2-D mixtures
+this leaves reals scored below the fakes and G collapsed; the one-sided
+form has no such barrier (docs/evaluation.md has the figures).
+
 The norm is per sample over all its dimensions; a norm per pixel (the bug
 of a popular PyTorch port) penalises each coordinate of the gradient
 towards 1 instead. Each score must depend on its own sample only, so a
@@ -39,6 +48,9 @@ class DRAGANOptions:
     noise: Literal["uniform", "normal"] = field(
         default="uniform", metadata={"help": "uniform: U[0,1] as in the authors' code; normal: N(0,1) as in the paper's text"}
     )
+    one_sided: bool = field(
+        default=False, metadata={"help": "penalise only gradient norms above 1: max(0, ‖∇‖ - 1)²"}
+    )
 
     def __post_init__(self):
         require_finite_nonnegative("weight (λ)", self.weight)
@@ -62,30 +74,32 @@ def perturb(real: torch.Tensor, scale: float = 0.5, noise: str = "uniform") -> t
 
 
 def dragan_penalty(critic: Callable[..., torch.Tensor], real: torch.Tensor, labels: torch.Tensor | None = None,
-                   scale: float = 0.5, noise: str = "uniform") -> torch.Tensor:
-    """E[(‖∇critic(x̂)‖₂ - 1)²] at perturbed reals (unweighted: multiply by λ)."""
+                   scale: float = 0.5, noise: str = "uniform", one_sided: bool = False) -> torch.Tensor:
+    """E[(‖∇critic(x̂)‖₂ - 1)²] at perturbed reals, only norms above 1 if one-sided (unweighted: multiply by λ)."""
     x_hat = perturb(real, scale, noise).requires_grad_(True)
     scores = critic(x_hat) if labels is None else critic(x_hat, labels)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     norms = torch.linalg.vector_norm(grad.flatten(1), dim=1)  # per sample, over all its dimensions
-    return ((norms - 1) ** 2).mean()
+    excess = (norms - 1).clamp(min=0) if one_sided else norms - 1
+    return (excess ** 2).mean()
 
 
 class DRAGANPenalty(Regularizer):
     name = "dragan"
     player = "D"
 
-    def __init__(self, weight: float = 10.0, scale: float = 0.5, noise: str = "uniform"):
-        self.weight, self.scale, self.noise = weight, scale, noise
+    def __init__(self, weight: float = 10.0, scale: float = 0.5, noise: str = "uniform", one_sided: bool = False):
+        self.weight, self.scale, self.noise, self.one_sided = weight, scale, noise, one_sided
 
     def penalty(self, batch: PenaltyBatch) -> torch.Tensor:
-        return self.weight * dragan_penalty(batch.discriminator, batch.real, batch.real_labels, self.scale, self.noise)
+        return self.weight * dragan_penalty(batch.discriminator, batch.real, batch.real_labels, self.scale, self.noise,
+                                            self.one_sided)
 
 
 @hookimpl
 def ganlab_regularizer(options):
     o = options[DRAGANOptions]
-    return DRAGANPenalty(o.weight, o.scale, o.noise)
+    return DRAGANPenalty(o.weight, o.scale, o.noise, o.one_sided)
 
 
 @hookimpl
@@ -102,5 +116,6 @@ def ganlab_claims(options):
     from ganlab.analysis import claims as C
 
     # A linear critic w·x has ‖∇‖ = ‖w‖ at every x̂, so the penalty is λ(‖w‖ - 1)² exactly.
-    return [C.GradientPenalty(weight=options[DRAGANOptions].weight, source="Kodali et al. 2017, section 4",
+    o = options[DRAGANOptions]
+    return [C.GradientPenalty(weight=o.weight, one_sided=o.one_sided, source="Kodali et al. 2017, section 4",
                               around="real")]

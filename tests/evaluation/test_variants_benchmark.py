@@ -11,8 +11,9 @@ from ganlab.compare.sweep import expand, load_sweep
 SWEEP = Path(__file__).resolve().parents[2] / "benchmarks" / "variants.toml"
 NAMES = ["gan", "gan-minimax", "lsgan", "lsgan-pearson", "lsgan-sigmoid", "wgan", "wgan-gp", "wgan-gp-one-sided",
          "hinge", "gan+r1", "gan+recon", "gan+sn", "gan+sn-g", "hinge+sn",
-         "fgan-kl", "fgan-js", "rsgan", "rasgan", "ralsgan", "rahinge", "gan+dragan", "gan+lecam",  # the loss zoo
-         "began", "began-fast-k"]
+         "fgan-kl", "fgan-js", "rsgan", "rasgan", "ralsgan", "rahinge", "gan+dragan",  # the loss zoo
+         "gan+dragan-one-sided", "gan+lecam", "began", "began-fast-k"]
+README = SWEEP.parents[1] / "README.md"
 
 
 def test_the_sweep_is_the_readme_table(pm):
@@ -21,6 +22,9 @@ def test_the_sweep_is_the_readme_table(pm):
     cells = expand(sweep, pm)
     assert len(cells) == len(NAMES) * 2 * 3
     assert {c.train["data"] for c in cells} == {"ring", "grid"} and {c.train["steps"] for c in cells} == {2000}
+    rows = [line.split(" [data=")[0].removeprefix("| ") for line in README.read_text().splitlines()
+            if line.startswith("| ") and " [data=" in line]
+    assert list(dict.fromkeys(rows)) == NAMES and len(rows) == 2 * len(NAMES)
 
 
 def test_every_variant_resolves_and_keeps_its_plugins_suggestions(pm):

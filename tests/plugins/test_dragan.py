@@ -97,3 +97,44 @@ def test_trains_with_a_loss(run_tiny, data):
 def test_batch_norm_critic_is_rejected(run_tiny):
     with pytest.raises(GanlabError, match="dragan penalises each sample"):
         run_tiny(["dcgan", "dragan"], fit=False)
+
+
+@pytest.mark.parametrize("slope", [0.5, 2.0])
+def test_one_sided_penalises_only_slopes_above_one(slope):
+    torch.manual_seed(0)
+    real = torch.randn(16, 2, dtype=torch.float64)
+    w = torch.tensor([slope, 0.0], dtype=torch.float64)
+    batch = PenaltyBatch(real=real, fake=real, fake_scores=Linear(w)(real), discriminator=Linear(w))
+    two_sided = dragan.DRAGANPenalty(weight=10.0).penalty(batch).item()
+    one_sided = dragan.DRAGANPenalty(weight=10.0, one_sided=True).penalty(batch).item()
+    assert two_sided == pytest.approx(10.0 * (slope - 1) ** 2, rel=1e-12)
+    assert one_sided == pytest.approx(10.0 * max(0.0, slope - 1) ** 2, rel=1e-12)
+
+
+def test_one_sided_option_reaches_the_penalty_and_its_claim(pm):
+    # The claim then expects 0 at slope 0.5: only a penalty that is one-sided itself passes.
+    report = verify(pm, ["dragan"], options={"dragan": {"one_sided": "true"}})
+    assert report.ok
+    gp = [r for r in report.results if r.claim == "wgan-gp-penalty"]
+    assert gp and gp[0].status == C.PASS and gp[0].data["expected"][0] == 0.0
+
+
+def test_verify_compares_a_one_sided_penalty_where_it_is_active(pm):
+    # Scores the perturbed points, but takes the penalty's value at the unperturbed reals. Near the
+    # reals the probe critic's slope is below 1 unless verify scales it, and a one-sided penalty would
+    # be 0 at either set of points: the read-back comparison must still see the difference.
+    class ValueAtReals(Regularizer):
+        name, player = "dragan", "D"
+
+        def penalty(self, batch):
+            x = batch.real.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(batch.discriminator(x).sum(), x, create_graph=True)
+            batch.discriminator(dragan.perturb(batch.real))  # the last call: what verify reads back
+            return 10.0 * ((grad.norm(dim=1) - 1).clamp(min=0) ** 2).mean()
+
+    module = types.ModuleType("value_at_reals")
+    module.ganlab_regularizer = hookimpl(lambda: ValueAtReals())
+    module.ganlab_claims = hookimpl(lambda: C.GradientPenalty(weight=10.0, one_sided=True, around="real"))
+    pm.add_plugin(module, "value-at-reals", source="test")
+    failed = {r.claim for r in verify(pm, ["value-at-reals"]).results if r.status == C.FAIL}
+    assert "dragan-near-real" in failed
