@@ -19,6 +19,7 @@ from ganlab.errors import CheckpointError, GanlabError
 
 FORMAT = "ganlab-checkpoint-1"
 CHECKPOINT_NAME = "checkpoint.pt"
+KEPT_DIR = "checkpoints"  # earlier checkpoints kept with --keep-every
 
 # What every checkpoint holds, by type; None allowed where the tuple says so.
 SCHEMA: dict[str, tuple[type, ...]] = {
@@ -109,6 +110,43 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         fh.write(buffer.getbuffer())
 
     write_atomic(path, write)
+
+
+def kept_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / KEPT_DIR / f"step_{step:06d}.pt"
+
+
+def kept_steps(run_dir: Path) -> list[int]:
+    """The steps of a run's kept checkpoints, ascending."""
+    steps = []
+    for path in (Path(run_dir) / KEPT_DIR).glob("step_*.pt"):
+        digits = path.stem.removeprefix("step_")
+        if digits.isdigit():
+            steps.append(int(digits))
+    return sorted(steps)
+
+
+def keep_checkpoint(run_dir: Path, step: int) -> Path:
+    """Keep the run's current checkpoint as ``checkpoints/step_XXXXXX.pt``.
+
+    A hard link costs no space or time, and survives the next checkpoint, which
+    replaces ``checkpoint.pt`` by renaming a new file over it; where links are
+    not supported the bytes are copied. Either way the kept file appears whole.
+    """
+    source, target = Path(run_dir) / CHECKPOINT_NAME, kept_path(run_dir, step)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(exist_ok=True)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            write_atomic(tmp, lambda fh: fh.write(source.read_bytes()))
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(target, exc) from None
+    return target
 
 
 def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:

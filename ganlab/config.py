@@ -48,6 +48,9 @@ class TrainConfig:
     image_size: int = field(default=0, metadata={"help": "resize images to this side (0: native)"})
     sample_every: int = field(default=500, metadata={"help": "steps between sample grids"})
     checkpoint_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
+    keep_every: int = field(default=0, metadata={
+        "help": "steps between checkpoints kept as checkpoints/step_XXXXXX.pt, for ganlab eval --step "
+                "(0: keep only the latest)"})
     log_every: int = field(default=10, metadata={"help": "steps between metrics rows"})
     precision: Literal["fp32", "bf16", "fp16"] = field(
         default="fp32", metadata={"help": "autocast G and D in bf16 or fp16 (with loss scaling); losses and "
@@ -66,6 +69,9 @@ class TrainConfig:
             raise ConfigError(f"--lr must be a positive number, got {self.lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
+        if self.keep_every < 0:
+            raise ConfigError(f"--keep-every must be 0 (keep only the latest checkpoint) or a positive interval, "
+                              f"got {self.keep_every}")
         if self.eval_every < 0:
             raise ConfigError(f"--eval-every must be 0 (off) or a positive interval, got {self.eval_every}")
         if self.eval_samples < 10:

@@ -6,8 +6,9 @@ drawn from fixed, seeded noise, so two evaluations of one checkpoint give the
 same numbers. The row is printed (a table, or JSON) and appended to
 ``RUN/eval.jsonl`` with ``"source": "eval"``.
 
-Only the latest checkpoint is kept by ``ganlab run``, so ``--step`` can only
-name that one; it guards against evaluating a different step than intended.
+``--step N`` evaluates the checkpoint of step N: the latest one, or one that
+``ganlab run --keep-every K`` kept in ``RUN/checkpoints/``; ``--step all``
+evaluates every kept checkpoint and the latest, oldest first, one row each.
 """
 
 from __future__ import annotations
@@ -22,18 +23,81 @@ DESCRIPTION = ("Compute every active sample-quality metric (FD, KID, precision/r
 
 def add_arguments(p) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (with config.toml and checkpoint.pt)")
-    p.add_argument("--step", type=int, default=None,
-                   help="expected step of the checkpoint (only the latest checkpoint is kept)")
+    p.add_argument("--step", type=_step, action="append", default=None, metavar="N|all",
+                   help="the step to evaluate: the latest checkpoint's or one kept by ganlab run --keep-every; "
+                        "'all' for every kept one and the latest (repeatable; default: the latest)")
     p.add_argument("--n", type=int, default=10_000, help="generated (and real) samples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise and the real subset (default 0)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where to generate (default cpu)")
     p.add_argument("--json", action="store_true", help="print the row as JSON")
 
 
+def _step(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected a step number or 'all', got {text!r}")
+    return value
+
+
+def _require_run(run_dir: Path) -> None:
+    from ganlab.errors import CheckpointError
+    from ganlab.run import CONFIG_NAME
+
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME})")
+
+
+def checkpoint_for(run_dir: Path, step: int | None) -> Path:
+    """The checkpoint file of ``step`` (None: the latest); a CheckpointError naming the steps there are."""
+    from ganlab.checkpoint import CHECKPOINT_NAME, kept_path, kept_steps, load_checkpoint
+    from ganlab.errors import CheckpointError
+
+    _require_run(run_dir)
+    latest = run_dir / CHECKPOINT_NAME
+    if step is None:
+        return latest
+    if kept_path(run_dir, step).is_file():
+        return kept_path(run_dir, step)
+    latest_step = load_checkpoint(latest, "cpu")["step"]
+    if step == latest_step:
+        return latest
+    kept = kept_steps(run_dir)
+    have = f"kept checkpoints of steps {', '.join(map(str, kept))} and " if kept else ""
+    hint = "" if kept else "; ganlab run --keep-every K keeps every K-th checkpoint for later evaluation"
+    raise CheckpointError(f"{run_dir} has no checkpoint of step {step}: it has {have}the latest, of step "
+                          f"{latest_step}{hint}")
+
+
+def steps_to_evaluate(run_dir: Path, asked: list[int | str] | None) -> list[int | None]:
+    """``--step`` values in order, each once; ``all``: every kept step, then the latest."""
+    from ganlab.checkpoint import CHECKPOINT_NAME, kept_steps, load_checkpoint
+
+    if not asked:
+        return [None]
+    steps: list[int | None] = []
+    for value in asked:
+        if value == "all":
+            _require_run(run_dir)
+            steps += [*kept_steps(run_dir), load_checkpoint(run_dir / CHECKPOINT_NAME, "cpu")["step"]]
+        else:
+            steps.append(value)
+    return list(dict.fromkeys(steps))
+
+
 def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
                  manager=None) -> dict:
-    """The ``eval.jsonl`` row of a run's checkpoint (not written); raises GanlabError on user mistakes."""
-    from ganlab.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    """The ``eval.jsonl`` row of a run's checkpoint of ``step`` (None: the latest), not written.
+
+    Raises GanlabError on user mistakes.
+    """
+    from ganlab.checkpoint import load_checkpoint
     from ganlab.config import load_config_file, resolve_config
     from ganlab.errors import CheckpointError, ConfigError
     from ganlab.manager import make_plugin_manager
@@ -44,12 +108,11 @@ def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None
     run_dir = Path(run_dir)
     if n < 10:
         raise ConfigError(f"--n must be at least 10, got {n}")
-    if not (run_dir / CONFIG_NAME).is_file():
-        raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME})")
-    state = load_checkpoint(run_dir / CHECKPOINT_NAME, "cpu")
+    path = checkpoint_for(run_dir, step)
+    state = load_checkpoint(path, "cpu")
     if step is not None and step != state["step"]:
-        raise CheckpointError(f"{run_dir} holds a checkpoint of step {state['step']}, not {step}; ganlab keeps "
-                              f"only the latest checkpoint of a run")
+        raise CheckpointError(f"{path} holds a checkpoint of step {state['step']}, not {step}; it was "
+                              f"replaced or renamed by hand")
     request = load_config_file(run_dir / CONFIG_NAME)
     request.train["device"] = device
     pm = manager or make_plugin_manager()
@@ -87,13 +150,18 @@ def run(args) -> int:
     from ganlab.stepstats import strict_json
 
     run_dir = Path(args.run_dir)
-    row = evaluate_run(run_dir, args.n, args.seed, args.step, args.device)
-    append_line(run_dir / EVAL_NAME, strict_json(row))
-    if args.json:
-        print(json.dumps(json.loads(strict_json(row))))
-        return 0
-    print(f"{run_dir} at step {row['step']}: {row['n']} generated vs {row['n_real']} real samples "
-          f"(seed {row['seed']}), {row['seconds']} s")
-    print(format_row(row))
-    print(f"appended to {run_dir / EVAL_NAME}")
+    steps = steps_to_evaluate(run_dir, args.step)
+    for step in steps:  # every asked step exists before any is evaluated: no half-done list
+        if step is not None:
+            checkpoint_for(run_dir, step)
+    for step in steps:
+        row = evaluate_run(run_dir, args.n, args.seed, step, args.device)
+        append_line(run_dir / EVAL_NAME, strict_json(row))
+        if args.json:
+            print(json.dumps(json.loads(strict_json(row))))
+            continue
+        print(f"{run_dir} at step {row['step']}: {row['n']} generated vs {row['n_real']} real samples "
+              f"(seed {row['seed']}), {row['seconds']} s")
+        print(format_row(row))
+        print(f"appended to {run_dir / EVAL_NAME}")
     return 0

@@ -31,7 +31,7 @@ from ganlab.trainer import Trainer
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".lock"
 # What may change when a run is resumed; everything else must match the run.
-RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "log_every", "eval_every", "eval_samples",
+RESUMABLE_FLAGS = {"steps", "sample_every", "checkpoint_every", "keep_every", "log_every", "eval_every", "eval_samples",
                    "device", "threads"}
 
 

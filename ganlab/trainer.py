@@ -20,7 +20,8 @@ from typing import Any, Iterator
 import torch
 
 from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
-from ganlab.checkpoint import CHECKPOINT_NAME, append_line, load_checkpoint, save_checkpoint, write_text_atomic
+from ganlab.checkpoint import (CHECKPOINT_NAME, append_line, keep_checkpoint, load_checkpoint, save_checkpoint,
+                               write_text_atomic)
 from ganlab.datasets import Batcher
 from ganlab.distributed import World, any_rank, mean_over_ranks, wrap
 from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
@@ -324,10 +325,15 @@ class Trainer:
             f"{kept}. Try a lower --lr, a regularizer (e.g. a gradient penalty or spectral norm), or another --seed."
         )
 
+    def _keep_now(self) -> bool:
+        return bool(self.train.keep_every) and self.step % self.train.keep_every == 0
+
     def save_checkpoint(self) -> None:
         self.check_finite()
         if self.world.is_main:
             save_checkpoint(self.state_dict(), self.run_dir / CHECKPOINT_NAME)
+            if self._keep_now():
+                keep_checkpoint(self.run_dir, self.step)
 
     # -- artifacts ------------------------------------------------------------
 
@@ -419,12 +425,12 @@ class Trainer:
                         self.save_samples()
                     if t.eval_every and self.step % t.eval_every == 0:
                         self.evaluate_metrics()
-                    if self.step % t.checkpoint_every == 0:
+                    if self.step % t.checkpoint_every == 0 or self._keep_now():
                         self.save_checkpoint()
                 status = "interrupted" if self.stop_requested else "finished"
                 if self.step % t.sample_every:
                     self.save_samples()
-                if self.step % t.checkpoint_every:
+                if self.step % t.checkpoint_every and not self._keep_now():
                     self.save_checkpoint()
         finally:
             bar.close()

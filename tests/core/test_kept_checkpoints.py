@@ -1,0 +1,100 @@
+"""``--keep-every K`` keeps earlier checkpoints, and ``ganlab eval --step N|all`` evaluates them."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from ganlab.checkpoint import CHECKPOINT_NAME, keep_checkpoint, kept_path, kept_steps, load_checkpoint
+from ganlab.cli import main
+from ganlab.errors import ConfigError
+
+KEEP = {"steps": 6, "keep_every": 2, "checkpoint_every": 5}
+
+
+def _weights(path):
+    return load_checkpoint(path)["generator"]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_each_kept_checkpoint_is_the_run_at_its_step(run_tiny):
+    trainer = run_tiny(["lsgan"], train=KEEP)
+    assert kept_steps(trainer.run_dir) == [2, 4, 6]
+    for step in (2, 4, 6):
+        assert load_checkpoint(kept_path(trainer.run_dir, step))["step"] == step
+    # Step 2's weights are those of a run that trained 2 steps (same seed), not a later state.
+    short = run_tiny(["lsgan"], train={"steps": 2})
+    assert _same(_weights(kept_path(trainer.run_dir, 2)), _weights(short.run_dir / CHECKPOINT_NAME))
+    assert not _same(_weights(kept_path(trainer.run_dir, 2)), _weights(trainer.run_dir / CHECKPOINT_NAME))
+    assert _same(_weights(kept_path(trainer.run_dir, 6)), _weights(trainer.run_dir / CHECKPOINT_NAME))
+
+
+def test_without_keep_every_only_the_latest_is_written(run_tiny):
+    trainer = run_tiny(["lsgan"], train={"steps": 4, "checkpoint_every": 2})
+    assert kept_steps(trainer.run_dir) == [] and not (trainer.run_dir / "checkpoints").exists()
+
+
+def test_keep_every_may_change_on_resume(run_tiny):
+    trainer = run_tiny(["lsgan"], train={"steps": 2, "checkpoint_every": 2})
+    assert main(["run", "--resume", str(trainer.run_dir), "--steps", "4", "--keep-every", "1", "--quiet"]) == 0
+    assert kept_steps(trainer.run_dir) == [3, 4]
+
+
+def test_a_negative_interval_is_refused():
+    with pytest.raises(ConfigError, match="--keep-every must be 0"):
+        from ganlab.config import TrainConfig
+
+        TrainConfig(keep_every=-1)
+
+
+def test_a_filesystem_without_hard_links_gets_a_copy(run_tiny, monkeypatch):
+    trainer = run_tiny(["lsgan"])
+
+    def no_links(*args, **kwargs):
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    kept = keep_checkpoint(trainer.run_dir, 3)
+    assert kept.read_bytes() == (trainer.run_dir / CHECKPOINT_NAME).read_bytes()
+    assert os.stat(kept).st_ino != os.stat(trainer.run_dir / CHECKPOINT_NAME).st_ino
+    assert [p.name for p in kept.parent.iterdir()] == [kept.name]  # no temporary file left
+
+
+def _eval_rows(capsys, run_dir, *steps) -> list[dict]:
+    args = [x for s in steps for x in ("--step", str(s))]
+    assert main(["eval", str(run_dir), "--n", "200", "--json", *args]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_eval_of_a_kept_step_is_the_eval_of_that_step(run_tiny, capsys):
+    trainer = run_tiny(["lsgan"], train=KEEP)
+    short = run_tiny(["lsgan"], train={"steps": 2})
+    drop = lambda row: {k: v for k, v in row.items() if k != "seconds"}  # noqa: E731
+    (kept,) = _eval_rows(capsys, trainer.run_dir, 2)
+    (latest_of_short,) = _eval_rows(capsys, short.run_dir)
+    assert kept["step"] == 2 and drop(kept) == drop(latest_of_short)
+
+
+def test_eval_all_is_every_kept_step_then_the_latest_once(run_tiny, capsys):
+    trainer = run_tiny(["lsgan"], train={**KEEP, "steps": 7})
+    rows = _eval_rows(capsys, trainer.run_dir, "all")
+    assert [r["step"] for r in rows] == [2, 4, 6, 7]
+    logged = [json.loads(line) for line in (trainer.run_dir / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged if r["source"] == "eval"] == [2, 4, 6, 7]
+
+
+def test_eval_of_a_step_that_was_not_kept_names_the_steps_there_are(run_tiny, capsys):
+    trainer = run_tiny(["lsgan"], train=KEEP)
+    assert main(["eval", str(trainer.run_dir), "--n", "200", "--step", "4", "--step", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint of step 3" in err and "2, 4, 6" in err and "Traceback" not in err
+    assert not (trainer.run_dir / "eval.jsonl").exists()  # step 4 was not evaluated either: nothing half-done
+    plain = run_tiny(["lsgan"])
+    assert main(["eval", str(plain.run_dir), "--step", "1"]) == 2
+    assert "--keep-every" in capsys.readouterr().err
