@@ -26,6 +26,7 @@ BUILTINS = {
     "cr": "ganlab.plugins.cr",
     "diffaugment": "ganlab.plugins.diffaugment",
     "recon": "ganlab.plugins.recon",
+    "ema": "ganlab.plugins.ema",
     "cgan": "ganlab.plugins.cgan",
     "mnist-metrics": "ganlab.plugins.mnist_metrics",
     "inception": "ganlab.plugins.inception",

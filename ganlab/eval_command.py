@@ -29,6 +29,9 @@ def add_arguments(p) -> None:
     p.add_argument("--n", type=int, default=10_000, help="generated (and real) samples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise and the real subset (default 0)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="where to generate (default cpu)")
+    p.add_argument("--raw", action="store_true",
+                   help="in a run that averages G's weights (ganlab_generator_average), evaluate G itself, "
+                        "not the average")
     p.add_argument("--json", action="store_true", help="print the row as JSON")
 
 
@@ -92,7 +95,7 @@ def steps_to_evaluate(run_dir: Path, asked: list[int | str] | None) -> list[int 
 
 
 def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
-                 manager=None) -> dict:
+                 manager=None, raw: bool = False) -> dict:
     """The ``eval.jsonl`` row of a run's checkpoint of ``step`` (None: the latest), not written.
 
     Raises GanlabError on user mistakes.
@@ -123,19 +126,27 @@ def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None
                           f"{tuple(setup.data.shape)}; add a plugin that implements ganlab_metrics")
     try:
         setup.generator.load_state_dict(state["generator"])
+        average = None if raw else setup.generator_average
+        if average is not None:
+            if state.get("generator_average") is None:
+                raise CheckpointError(f"{path} has no average of G's weights (written before the run kept one?); "
+                                      f"evaluate G itself with --raw")
+            average.load_state_dict(state["generator_average"])
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"the checkpoint's generator does not fit the run in {run_dir / CONFIG_NAME}: "
                               f"{str(exc).splitlines()[0]}") from None
+    generator = average.module if average is not None else setup.generator
+    weights = {} if setup.generator_average is None else {"weights": "raw" if raw else "average"}
     t0 = time.perf_counter()
-    values = evaluate_generator(selection, setup.loaded, setup.options, setup.generator, setup.train.latent_dim,
+    values = evaluate_generator(selection, setup.loaded, setup.options, generator, setup.train.latent_dim,
                                 setup.conditioner is not None, n, seed, setup.device)
     real_n = min(n, len(setup.loaded))
-    return {"step": state["step"], "source": "eval", "n": n, "n_real": real_n, "seed": seed, **values,
+    return {"step": state["step"], "source": "eval", "n": n, "n_real": real_n, "seed": seed, **weights, **values,
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def format_row(row: dict) -> str:
-    skip = {"step", "source", "n", "n_real", "seed", "seconds"}
+    skip = {"step", "source", "n", "n_real", "seed", "seconds", "weights"}
     width = max([len(k) for k in row if k not in skip] + [6])
     lines = [f"{'metric':<{width}}  value"]
     for key, value in row.items():
@@ -155,12 +166,13 @@ def run(args) -> int:
         if step is not None:
             checkpoint_for(run_dir, step)
     for step in steps:
-        row = evaluate_run(run_dir, args.n, args.seed, step, args.device)
+        row = evaluate_run(run_dir, args.n, args.seed, step, args.device, raw=args.raw)
         append_line(run_dir / EVAL_NAME, strict_json(row))
         if args.json:
             print(json.dumps(json.loads(strict_json(row))))
             continue
-        print(f"{run_dir} at step {row['step']}: {row['n']} generated vs {row['n_real']} real samples "
+        of = {"average": " (the average of G's weights)", "raw": " (G itself, not its average)"}.get(row.get("weights"), "")
+        print(f"{run_dir} at step {row['step']}{of}: {row['n']} generated vs {row['n_real']} real samples "
               f"(seed {row['seed']}), {row['seconds']} s")
         print(format_row(row))
         print(f"appended to {run_dir / EVAL_NAME}")

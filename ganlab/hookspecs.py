@@ -159,6 +159,22 @@ def ganlab_discriminator(
     """
 
 
+@hookspec(firstresult=True)
+def ganlab_generator_average(generator: nn.Module, options: Options) -> torch.optim.swa_utils.AveragedModel | None:
+    """Average the generator's weights over training (an EMA, as ProGAN and BigGAN sample from).
+
+    Returns a ``torch.optim.swa_utils.AveragedModel`` of ``generator`` (built
+    before training, on G's device), or an object with its interface:
+    ``.module`` (the averaged network, called like G), ``update_parameters(G)``
+    and ``state_dict()``/``load_state_dict()``. The trainer calls
+    ``update_parameters`` with G after every G update; sample grids,
+    ``--eval-every`` metrics and ``ganlab eval`` use ``.module`` (``ganlab eval
+    --raw`` uses G itself); checkpoints carry its state, so a resumed run
+    continues the same average. ``None`` (no plugin answers): they all use G.
+    Single answer.
+    """
+
+
 # --- losses ------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ class RunSetup:
     discriminator: nn.Module
     regularizers: list[Regularizer]
     owners: dict[str, str] = field(default_factory=dict)  # regularizer name -> its plugin
+    generator_average: Any = None  # what ganlab_generator_average returned: samples and metrics use it
 
     @property
     def train(self) -> TrainConfig:
@@ -201,8 +202,33 @@ def build_run(selection: Selection, config: RunConfig) -> RunSetup:
     problems += map(str, _flatten([answer for _, answer in selection.call_each("ganlab_validate", setup=view)]))
     if problems:  # one architecture refusing both networks says it once
         raise ConfigError("this combination cannot work:\n  - " + "\n  - ".join(dict.fromkeys(problems)))
-    return RunSetup(selection, config, device, loaded, conditioner,
-                    generator.to(device), discriminator.to(device), regularizers, owners)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    average = build_average(selection, generator, options)
+    return RunSetup(selection, config, device, loaded, conditioner, generator, discriminator, regularizers, owners,
+                    average)
+
+
+AVERAGE_INTERFACE = ("module", "update_parameters", "state_dict", "load_state_dict")
+
+
+def build_average(selection: Selection, generator: nn.Module, options: Options):
+    """The plugin's average of G's weights, or None; one with the wrong interface is a PluginError."""
+    hook = "ganlab_generator_average"
+    who = ", ".join(selection.implementers(hook))
+    try:
+        average = selection.hook.ganlab_generator_average(generator=generator, options=options)
+    except PluginError:
+        raise
+    except (Exception, SystemExit) as exc:
+        raise PluginError(f"plugin {who!r} failed in {hook}: {type(exc).__name__}: {exc}") from exc
+    if average is None:
+        return None
+    missing = [name for name in AVERAGE_INTERFACE if not hasattr(average, name)]
+    if missing or not isinstance(average.module, nn.Module):
+        raise PluginError(f"{hook} ({who}) returned a {type(average).__name__} without "
+                          f"{', '.join(missing) or 'an nn.Module as .module'}; return a "
+                          f"torch.optim.swa_utils.AveragedModel or an object with its interface")
+    return average
 
 
 def build_setup(pm: GanlabPluginManager, request: RunRequest) -> RunSetup:

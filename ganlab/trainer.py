@@ -43,6 +43,9 @@ class Trainer:
         self.setup, self.run_dir, self.quiet, self.log, self.world = setup, Path(run_dir), quiet, log, world
         self.train = t = setup.train
         self.G, self.D = setup.generator, setup.discriminator
+        # A plugin's average of G's weights (an EMA): what samples and metrics are drawn from.
+        self.G_avg = setup.generator_average
+        self.sampler = self.G_avg.module if self.G_avg is not None else self.G
         self.device, self.options, self.cond = setup.device, setup.options, setup.conditioner
         self.selection, self.hook = setup.selection, setup.selection.hook
         self.opt_g, self.opt_d = build_optimizers(setup)
@@ -145,6 +148,8 @@ class Trainer:
             penalties = self.penalties(self.g_regs, real=real, fake=fake, real_labels=real_labels,
                                        fake_labels=fake_labels, real_scores=real_scores, fake_scores=fake_scores)
             grad_norm = self.optimize("G", loss, penalties, measure)
+        if self.G_avg is not None:
+            self.G_avg.update_parameters(self.G)
         return Update(loss.detach(), {k: v.detach() for k, v in penalties.items()}, grad_norm,
                       None, fake_scores.detach().mean(), real, real_labels)
 
@@ -230,6 +235,7 @@ class Trainer:
             "wall_time": self.wall_time(),
             "scalers": self.precision.state_dict(),
             "regularizers": {r.name: r.state_dict() for r in self.setup.regularizers if r.state_dict()},
+            "generator_average": self.G_avg.state_dict() if self.G_avg is not None else None,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -248,6 +254,10 @@ class Trainer:
             self.D.load_state_dict(state["discriminator"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
+            if self.G_avg is not None:
+                if state.get("generator_average") is None:
+                    raise CheckpointError("the checkpoint has no average of G's weights, but this run keeps one")
+                self.G_avg.load_state_dict(state["generator_average"])
             torch.set_rng_state(state["rng_torch"])
             same_device = state["device"] == self.device.type
             if same_device:
@@ -341,12 +351,12 @@ class Trainer:
     def save_samples(self) -> Path | None:
         if not self.world.is_main:
             return None
-        was_training = self.G.training
-        self.G.eval()
+        was_training = self.sampler.training
+        self.sampler.eval()
         try:
-            fake = self.generate(self.fixed_z, self.fixed_labels)
+            fake = self.generate(self.fixed_z, self.fixed_labels, self.sampler)
         finally:
-            self.G.train(was_training)
+            self.sampler.train(was_training)
         path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         evaluation = self.evaluate(fake)
         if self.setup.data.kind == "points":
@@ -366,7 +376,7 @@ class Trainer:
         except GanlabError as exc:  # a diagnostic must never stop training
             warnings.warn(f"evaluation not computed at step {self.step}: {exc}", UserWarning, stacklevel=2)
             return None
-        append_line(self.eval_path, strict_json({"step": self.step, **evaluation.values}))
+        append_line(self.eval_path, strict_json({"step": self.step, **self.weights_field(), **evaluation.values}))
         if self.quiet:
             self.log(f"step {self.step}: {evaluation.summary}")
         return evaluation
@@ -376,18 +386,23 @@ class Trainer:
         from ganlab.metrics import evaluate_generator
 
         try:
-            values = evaluate_generator(self.selection, self.setup.loaded, self.options, self.G, self.train.latent_dim,
-                                        self.cond is not None, self.train.eval_samples, self.train.seed, self.device)
+            values = evaluate_generator(self.selection, self.setup.loaded, self.options, self.sampler,
+                                        self.train.latent_dim, self.cond is not None, self.train.eval_samples,
+                                        self.train.seed, self.device)
         except GanlabError as exc:  # a diagnostic must never stop training
             warnings.warn(f"metrics not computed at step {self.step}: {exc}", UserWarning, stacklevel=2)
             return None
         if not values:
             return None
-        row = {"step": self.step, "source": "train", "n": self.train.eval_samples, **values}
+        row = {"step": self.step, "source": "train", "n": self.train.eval_samples, **self.weights_field(), **values}
         append_line(self.eval_path, strict_json(row))
         if self.quiet:
             self.log(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
         return row
+
+    def weights_field(self) -> dict[str, str]:
+        """Marks evaluations of an average of G's weights; runs without one keep their rows as they were."""
+        return {"weights": "average"} if self.G_avg is not None else {}
 
     # -- the loop -------------------------------------------------------------
 

@@ -25,6 +25,8 @@ selects it and runs every check that applies to the hooks it implements:
   each sample's output follows its own label;
 * conditioners (``conditioner.*``), optimizers (``optimizer.*``) and
   datasets (``datasets.*``): what each hook must return;
+* averages of G (``average.*``): the interface, and weights that stay
+  within the range of the states G went through, in a copy of their own;
 * ``train.*``: in a tiny end-to-end run, a D update moves only D's
   parameters and a G update only G's, and two runs with one seed agree.
 

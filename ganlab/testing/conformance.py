@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ganlab.testing.infrastructure import check_datasets, check_metrics, check_optimizer
+from ganlab.testing.infrastructure import check_average, check_datasets, check_metrics, check_optimizer
 from ganlab.testing.losses import check_d_loss, check_g_loss
 from ganlab.testing.models import check_models
 from ganlab.testing.registration import default_name, register
@@ -59,6 +59,7 @@ def check_plugin(
         "d_loss": lambda: check_d_loss(selection, options_obj, results),
         "g_loss": lambda: check_g_loss(selection, options_obj, results),
         "optimizer": lambda: check_optimizer(selection, options_obj, results),
+        "generator_average": lambda: check_average(selection, options_obj, results),
         "datasets": lambda: check_datasets(selection, options_obj, name, results),
         "metrics": lambda: check_metrics(selection, options_obj, name, results),
     }

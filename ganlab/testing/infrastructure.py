@@ -1,4 +1,4 @@
-"""Checks of ``ganlab_optimizer`` and ``ganlab_datasets``."""
+"""Checks of ``ganlab_optimizer``, ``ganlab_generator_average``, ``ganlab_datasets`` and ``ganlab_metrics``."""
 
 from __future__ import annotations
 
@@ -44,6 +44,67 @@ def check_optimizer(selection, options, results: Results) -> None:
         return f"{type(opt).__name__} (lr {train.lr})"
 
     results.run("optimizer.params", builds)
+
+
+class _Net(nn.Module):
+    """A small G with a float buffer and an integer one, as batch norm has."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 3)
+        self.register_buffer("scale", torch.ones(3))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def forward(self, z, labels=None):
+        return self.linear(z) * self.scale
+
+
+def _floats(module: nn.Module) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+
+
+def check_average(selection, options, results: Results) -> None:
+    """An average of G's weights: its interface, and that what it holds is an average of G's states."""
+    from ganlab.runsetup import AVERAGE_INTERFACE
+
+    def averages():
+        torch.manual_seed(0)
+        G = _Net()
+        average = selection.hook.ganlab_generator_average(generator=G, options=options)
+        require(average is not None, "ganlab_generator_average returned None for a generator")
+        missing = [n for n in AVERAGE_INTERFACE if not hasattr(average, n)]
+        require(not missing and isinstance(getattr(average, "module", None), nn.Module),
+                f"ganlab_generator_average returned {describe(average)} without {', '.join(missing) or 'a module'}; "
+                f"return a torch.optim.swa_utils.AveragedModel or an object with its interface")
+        states = [_floats(G)]
+        for _ in range(3):  # G moves, the average follows
+            with torch.no_grad():
+                for t in (*G.parameters(), G.scale):
+                    t.add_(torch.randn_like(t))
+                G.count += 1
+            states.append(_floats(G))
+            average.update_parameters(G)
+        # Any average (SWA's mean, an EMA) is a convex combination of the states G went through,
+        # so each entry lies within their range; float32 arithmetic leaves a few ulps outside it.
+        for i, mine in enumerate(_floats(average.module)):
+            seen = torch.stack([s[i] for s in states])
+            low, high = seen.min(0).values, seen.max(0).values
+            slack = 1e-5 * (1 + seen.abs().max())
+            require(bool(((mine >= low - slack) & (mine <= high + slack)).all()),
+                    "the averaged weights leave the range of the weights G had: not an average of G's states")
+        require(any(not torch.equal(a, b) for a, b in zip(_floats(average.module), _floats(G))) or
+                len(states) == 1, "after G moved three times the average equals G's last state: G is not averaged")
+        with torch.no_grad():
+            G.linear.weight.add_(100.0)
+        require(not torch.equal(average.module.linear.weight, G.linear.weight),
+                "the average shares G's tensors instead of holding its own copy")
+        z = torch.randn(4, 2)
+        out = average.module(z)
+        require(isinstance(out, torch.Tensor) and out.shape == (4, 3),
+                f".module returned {describe(out)} for a batch of 4; it must be called like G")
+        return f"{type(average).__name__}"
+
+    results.run("average.follows", averages)
 
 
 def check_datasets(selection, options, name: str, results: Results) -> None:

@@ -305,3 +305,44 @@ def test_penalty_checks_run_on_the_runs_device(name, context):
     # The penalty check draws z and fake labels itself: on the run's device, or G would get CPU input.
     results = assert_plugin_conforms(name, train={"device": "cuda"}, **context)
     assert any(r.check == "regularizer.penalty" and r.passed and "checked" in r.message for r in results)
+
+
+class _Doubling(nn.Module):
+    """Not an average: twice G's weights."""
+
+    def __init__(self, generator):
+        super().__init__()
+        import copy
+
+        self.module = copy.deepcopy(generator)
+
+    @torch.no_grad()
+    def update_parameters(self, generator):
+        for mine, theirs in zip(self.module.parameters(), generator.parameters()):
+            mine.copy_(2 * theirs)
+
+
+class _Alias(nn.Module):
+    """Holds G itself: 'averages' whatever G is now."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.module = generator
+
+    def update_parameters(self, generator):
+        pass
+
+
+@pytest.mark.parametrize("average", [_Doubling, _Alias])
+def test_an_average_that_is_not_one_fails_its_check(average):
+    results = check_plugin(plugin(ganlab_generator_average=lambda generator: average(generator)), name="bad-avg")
+    assert failed(results) == {"average.follows"}
+
+
+def test_torch_s_own_averages_pass():
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    for build in (lambda g: AveragedModel(g, use_buffers=True),
+                  lambda g: AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)):
+        results = check_plugin(plugin(ganlab_generator_average=lambda generator: build(generator)), name="swa")
+        assert "average.follows" in {r.check for r in results if r.passed}, [str(r) for r in results]
