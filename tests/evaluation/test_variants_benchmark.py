@@ -12,7 +12,7 @@ SWEEP = Path(__file__).resolve().parents[2] / "benchmarks" / "variants.toml"
 NAMES = ["gan", "gan-minimax", "lsgan", "lsgan-pearson", "lsgan-sigmoid", "wgan", "wgan-gp", "wgan-gp-one-sided",
          "hinge", "gan+r1", "gan+recon", "gan+sn", "gan+sn-g", "hinge+sn",
          "fgan-kl", "fgan-js", "rsgan", "rasgan", "ralsgan", "rahinge", "gan+dragan",  # the loss zoo
-         "gan+dragan-one-sided", "gan+lecam", "began", "began-fast-k"]
+         "gan+dragan-one-sided", "gan+lecam", "gan+ema", "began", "began-fast-k"]
 README = SWEEP.parents[1] / "README.md"
 
 
