@@ -38,6 +38,9 @@ class TrainConfig:
     steps: int = field(default=3000, metadata={"help": "generator updates to train for"})
     batch_size: int = field(default=64, metadata={"help": "samples per batch"})
     lr: float = field(default=2e-4, metadata={"help": "learning rate of both players"})
+    g_lr: float = field(default=0.0, metadata={"help": "G's learning rate (0: --lr)"})
+    d_lr: float = field(default=0.0, metadata={
+        "help": "D's learning rate (0: --lr); TTUR (Heusel et al. 2017) trains D faster, e.g. 4x G's"})
     betas: tuple[float, float] = field(default=(0.5, 0.999), metadata={"help": "Adam betas"})
     n_critic: int = field(default=1, metadata={"help": "D updates per G update"})
     latent_dim: int = field(default=96, metadata={"help": "size of the latent noise z"})
@@ -67,6 +70,10 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+        for name in ("g_lr", "d_lr"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 (use --lr) or a positive number, got {value}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"--betas must be two numbers in [0, 1), got {self.betas}")
         if self.keep_every < 0:
@@ -85,6 +92,12 @@ class TrainConfig:
             raise ConfigError(f"--threads must be 0 (torch's default) or a positive count, got {self.threads}")
         if not 0 <= self.seed < MAX_SEED:
             raise ConfigError(f"--seed must be in [0, {MAX_SEED}), got {self.seed}")
+
+
+    def for_player(self, player: str) -> TrainConfig:
+        """These settings with ``lr`` set to the player's own rate: what its optimizer is built from."""
+        own = self.g_lr if player == "G" else self.d_lr
+        return dataclasses.replace(self, lr=own) if own else self
 
 
 TRAIN_FIELDS = {f.name: f for f in option_fields(TrainConfig)}

@@ -293,7 +293,8 @@ def ganlab_optimizer(
 
     ``player`` is ``"G"`` or ``"D"``; ``params`` are that player's trainable
     parameters; ``train`` holds the resolved trainer settings (``train.lr``,
-    ``train.betas``). Returns a ``torch.optim.Optimizer``. The default is Adam
+    ``train.betas``), with ``train.lr`` already that player's rate (``--g-lr``
+    or ``--d-lr`` where set). Returns a ``torch.optim.Optimizer``. The default is Adam
     with the seeds' lr 2e-4 and betas (0.5, 0.999). Single answer.
     """
 

@@ -251,7 +251,7 @@ def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.opti
     for player, module in (("G", setup.generator), ("D", setup.discriminator)):
         params = [p for p in module.parameters() if p.requires_grad]
         try:
-            opt = hook.ganlab_optimizer(player=player, params=params, train=setup.train)
+            opt = hook.ganlab_optimizer(player=player, params=params, train=setup.train.for_player(player))
         except GanlabError:
             raise
         except (Exception, SystemExit) as exc:  # a plugin's own bug: name it, no traceback
