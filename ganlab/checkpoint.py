@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,8 @@ def keep_checkpoint(run_dir: Path, step: int) -> Path:
         tmp.unlink(missing_ok=True)
         try:
             os.link(source, tmp)
-        except OSError:
-            write_atomic(tmp, lambda fh: fh.write(source.read_bytes()))
+        except OSError:  # no hard links here (some network or FAT file systems): copy the bytes
+            shutil.copyfile(source, tmp)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ evaluates every kept checkpoint and the latest, oldest first, one row each.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -79,8 +80,12 @@ def checkpoint_for(run_dir: Path, step: int | None) -> Path:
 
 
 def steps_to_evaluate(run_dir: Path, asked: list[int | str] | None) -> list[int | None]:
-    """``--step`` values in order, each once; ``all``: every kept step, then the latest."""
-    from ganlab.checkpoint import CHECKPOINT_NAME, kept_steps, load_checkpoint
+    """``--step`` values in the order asked, each once; ``all``: every kept step, then the latest (None).
+
+    The latest stays None, read when its turn comes: a run still training may
+    have replaced it by then.
+    """
+    from ganlab.checkpoint import kept_steps
 
     if not asked:
         return [None]
@@ -88,10 +93,21 @@ def steps_to_evaluate(run_dir: Path, asked: list[int | str] | None) -> list[int 
     for value in asked:
         if value == "all":
             _require_run(run_dir)
-            steps += [*kept_steps(run_dir), load_checkpoint(run_dir / CHECKPOINT_NAME, "cpu")["step"]]
+            steps += [*kept_steps(run_dir), None]
         else:
             steps.append(value)
     return list(dict.fromkeys(steps))
+
+
+def _kept_as_latest(run_dir: Path, done: set[int]) -> bool:
+    """Whether the latest checkpoint is one of the kept ones just evaluated (a hard link of it)."""
+    from ganlab.checkpoint import CHECKPOINT_NAME, kept_path
+
+    latest = run_dir / CHECKPOINT_NAME
+    try:
+        return any(os.path.samefile(latest, kept_path(run_dir, step)) for step in done)
+    except OSError:
+        return False
 
 
 def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
@@ -165,8 +181,14 @@ def run(args) -> int:
     for step in steps:  # every asked step exists before any is evaluated: no half-done list
         if step is not None:
             checkpoint_for(run_dir, step)
+    done: set[int] = set()
     for step in steps:
+        if step is None and _kept_as_latest(run_dir, done):
+            continue
         row = evaluate_run(run_dir, args.n, args.seed, step, args.device, raw=args.raw)
+        if row["step"] in done:  # the latest was a copy of a kept step just evaluated
+            continue
+        done.add(row["step"])
         append_line(run_dir / EVAL_NAME, strict_json(row))
         if args.json:
             print(json.dumps(json.loads(strict_json(row))))

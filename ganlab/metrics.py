@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EVAL_NAME = "eval.jsonl"
 # Columns of an eval.jsonl row that ganlab writes itself.
-RESERVED_KEYS = ("step", "source", "n", "n_real", "seed", "seconds")
+RESERVED_KEYS = ("step", "source", "n", "n_real", "seed", "seconds", "weights")
 
 
 class MetricError(GanlabError):

@@ -179,6 +179,7 @@ def _resume(pm: GanlabPluginManager, run_dir: Path, request: RunRequest, quiet: 
             raise ConfigError(f"{run_dir} is at step {trainer.step}, beyond --steps {trainer.train.steps}; "
                               f"give --steps {trainer.step} or more to continue it")
         trainer.trim_logs()
+        trainer.keep_if_lost()
         write_text_atomic(run_dir / CONFIG_NAME, run_config_text(trainer.setup))
     except BaseException:
         lock.release()

@@ -20,8 +20,8 @@ from typing import Any, Iterator
 import torch
 
 from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
-from ganlab.checkpoint import (CHECKPOINT_NAME, append_line, keep_checkpoint, load_checkpoint, save_checkpoint,
-                               write_text_atomic)
+from ganlab.checkpoint import (CHECKPOINT_NAME, append_line, keep_checkpoint, kept_path, load_checkpoint,
+                               save_checkpoint, write_text_atomic)
 from ganlab.datasets import Batcher
 from ganlab.distributed import World, any_rank, mean_over_ranks, wrap
 from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
@@ -287,6 +287,12 @@ class Trainer:
     def resume(self) -> None:
         self.restore()
         self.trim_logs()
+        self.keep_if_lost()
+
+    def keep_if_lost(self) -> None:
+        """Keep the restored step if it is a --keep-every step that a killed process never kept."""
+        if self.world.is_main and self._keep_now() and not kept_path(self.run_dir, self.step).exists():
+            keep_checkpoint(self.run_dir, self.step)
 
     def restore(self) -> None:
         """Load the run's checkpoint; no file of the run changes."""
@@ -384,6 +390,9 @@ class Trainer:
     def evaluate_metrics(self) -> dict[str, Any] | None:
         """``--eval-every``: every active metric (:mod:`ganlab.metrics`) into ``eval.jsonl``; RNG streams untouched."""
         from ganlab.metrics import evaluate_generator
+
+        if not self.world.is_main:  # only rank 0 writes; the metrics draw no shared random stream
+            return None
 
         try:
             values = evaluate_generator(self.selection, self.setup.loaded, self.options, self.sampler,

@@ -54,21 +54,30 @@ def eval_rows(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+# What an eval.jsonl row says about itself rather than about the samples (ganlab.metrics.RESERVED_KEYS).
+NOT_METRICS = frozenset({"step", "n", "n_real", "seed", "seconds"})
+
+
 def numeric(row: dict[str, Any]) -> dict[str, float | None]:
-    """The row's metrics: numbers (bools excluded) and nulls (an undefined value), not the step."""
+    """The row's metrics: numbers (bools excluded) and nulls (an undefined value), not the step or sizes."""
     return {k: (None if v is None else float(v)) for k, v in row.items()
-            if k != "step" and (v is None or isinstance(v, (int, float)) and not isinstance(v, bool))}
+            if k not in NOT_METRICS and (v is None or isinstance(v, (int, float)) and not isinstance(v, bool))}
 
 
 def final_metrics(run_dir: Path) -> dict[str, float | None]:
-    """The last row's metrics, merged with any other rows of that same step (one evaluator per row)."""
-    rows = eval_rows(run_dir)
+    """The metrics of the run's last step, merged over its rows (one evaluator per row).
+
+    The last step is the largest, not the last row's: ``ganlab eval --step N``
+    appends rows of earlier steps. Rows of G's raw weights in a run that
+    averages them (``ganlab eval --raw``) are left out: the run reports its average.
+    """
+    rows = [r for r in eval_rows(run_dir) if isinstance(r.get("step"), int) and r.get("weights") != "raw"]
     if not rows:
         return {}
-    last = rows[-1].get("step")
+    last = max(r["step"] for r in rows)
     merged: dict[str, float | None] = {}
     for row in rows:
-        if row.get("step") == last:
+        if row["step"] == last:
             merged |= numeric(row)
     return merged
 

@@ -92,8 +92,9 @@ def check_average(selection, options, results: Results) -> None:
             slack = 1e-5 * (1 + seen.abs().max())
             require(bool(((mine >= low - slack) & (mine <= high + slack)).all()),
                     "the averaged weights leave the range of the weights G had: not an average of G's states")
-        require(any(not torch.equal(a, b) for a, b in zip(_floats(average.module), _floats(G))) or
-                len(states) == 1, "after G moved three times the average equals G's last state: G is not averaged")
+        require(all(not torch.equal(a, b) for a, b in zip(_floats(average.module), states[0])),
+                "after three updates some averaged weights still equal G's initial ones: update_parameters "
+                "does not move the average towards G")
         with torch.no_grad():
             G.linear.weight.add_(100.0)
         require(not torch.equal(average.module.linear.weight, G.linear.weight),

@@ -87,6 +87,18 @@ def test_final_metrics_are_the_last_step_rows_numbers(tmp_path):
     assert final_metrics(tmp_path) == {"a": 2.0, "fd": 3.5, "kl": None}
 
 
+def test_final_metrics_ignore_later_rows_of_earlier_steps_raw_weights_and_sizes(tmp_path):
+    from ganlab.compare.aggregate import final_metrics
+
+    rows = [{"step": 2, "fd": 9.0}, {"step": 4, "weights": "average", "fd": 3.5},
+            {"step": 4, "source": "eval", "n": 100, "n_real": 100, "seed": 0, "seconds": 1.5, "weights": "average",
+             "kid": 0.1},
+            {"step": 4, "source": "eval", "weights": "raw", "fd": 7.0},  # ganlab eval --raw: not the run's report
+            {"step": 2, "source": "eval", "fd": 8.0}]  # ganlab eval --step 2, run afterwards
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert final_metrics(tmp_path) == {"fd": 3.5, "kid": 0.1}
+
+
 def test_summary_statistics_and_seeded_bootstrap():
     import numpy as np
 

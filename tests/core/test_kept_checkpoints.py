@@ -43,7 +43,7 @@ def test_without_keep_every_only_the_latest_is_written(run_tiny):
 def test_keep_every_may_change_on_resume(run_tiny):
     trainer = run_tiny(["lsgan"], train={"steps": 2, "checkpoint_every": 2})
     assert main(["run", "--resume", str(trainer.run_dir), "--steps", "4", "--keep-every", "1", "--quiet"]) == 0
-    assert kept_steps(trainer.run_dir) == [3, 4]
+    assert kept_steps(trainer.run_dir) == [2, 3, 4]  # the step it resumed from is a keep step now
 
 
 def test_a_negative_interval_is_refused():
@@ -98,3 +98,55 @@ def test_eval_of_a_step_that_was_not_kept_names_the_steps_there_are(run_tiny, ca
     plain = run_tiny(["lsgan"])
     assert main(["eval", str(plain.run_dir), "--step", "1"]) == 2
     assert "--keep-every" in capsys.readouterr().err
+
+
+def test_eval_all_evaluates_a_latest_that_is_a_kept_step_once(run_tiny, capsys):
+    trainer = run_tiny(["lsgan"], train=KEEP)  # 6 steps, kept every 2: the latest is step 6's kept file
+    assert [r["step"] for r in _eval_rows(capsys, trainer.run_dir, "all")] == [2, 4, 6]
+
+
+def test_eval_all_on_a_run_that_trains_on_meanwhile_evaluates_its_newest_checkpoint(run_tiny, capsys, monkeypatch):
+    from ganlab import eval_command
+
+    trainer = run_tiny(["lsgan"], train={**KEEP, "steps": 7})
+    evaluate = eval_command.evaluate_run
+    calls = []
+
+    def training_goes_on(run_dir, *args, **kwargs):  # the run takes 2 more steps after the first evaluation
+        calls.append(1)
+        if len(calls) == 2:
+            assert main(["run", "--resume", str(run_dir), "--steps", "9", "--quiet"]) == 0
+        return evaluate(run_dir, *args, **kwargs)
+
+    monkeypatch.setattr(eval_command, "evaluate_run", training_goes_on)
+    assert main(["eval", str(trainer.run_dir), "--n", "200", "--step", "all"]) == 0
+    rows = [json.loads(line) for line in (trainer.run_dir / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["source"] == "eval"] == [2, 4, 6, 9]
+
+
+def test_a_kept_step_lost_to_a_kill_is_kept_on_resume(run_tiny):
+    trainer = run_tiny(["lsgan"], train=KEEP)
+    kept_path(trainer.run_dir, 6).unlink()  # killed after writing step 6's checkpoint, before keeping it
+    assert main(["run", "--resume", str(trainer.run_dir), "--steps", "7", "--quiet"]) == 0
+    assert kept_steps(trainer.run_dir) == [2, 4, 6]
+    assert load_checkpoint(kept_path(trainer.run_dir, 6))["step"] == 6
+
+
+def test_a_full_disk_while_keeping_names_the_kept_file(run_tiny, monkeypatch):
+    import shutil
+
+    from ganlab.checkpoint import RunWriteError
+
+    trainer = run_tiny(["lsgan"])
+
+    def no_links(*args, **kwargs):
+        raise OSError(95, "Operation not supported")
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(shutil, "copyfile", full)
+    with pytest.raises(RunWriteError, match=r"cannot write .*checkpoints/step_000003\.pt: No space left"):
+        keep_checkpoint(trainer.run_dir, 3)
+    assert list((trainer.run_dir / "checkpoints").iterdir()) == []

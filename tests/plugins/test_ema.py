@@ -131,3 +131,28 @@ def test_an_average_without_the_interface_is_a_plugin_error(pm, run_tiny):
     pm.add_plugin(module, "bad-average", source="test")
     with pytest.raises(PluginError, match="without module, update_parameters"):
         run_tiny(["lsgan", "bad-average"], fit=False)
+
+
+def test_only_rank_zero_writes_eval_every_rows(run_tiny):
+    from ganlab.distributed import World
+
+    trainer = run_tiny(["lsgan", "ema"], train={"steps": 2}, fit=False)
+    trainer.world = World(rank=1, size=2)
+    assert trainer.evaluate_metrics() is None and not (trainer.run_dir / "eval.jsonl").exists()
+
+
+def test_the_conformance_kit_passes_ema_at_every_decay_and_fails_a_frozen_average():
+    from ganlab.testing import check_plugin
+
+    for decay in ("0", "0.999"):
+        results = check_plugin("ema", options={"ema": {"decay": decay}})
+        assert "average.follows" in {r.check for r in results if r.passed}, [str(r) for r in results]
+
+    class Frozen(ExponentialAverage):
+        def update_parameters(self, generator):
+            pass
+
+    module = types.ModuleType("frozen_average")
+    module.ganlab_generator_average = hookimpl(lambda generator: Frozen(generator))
+    results = check_plugin(module, name="frozen")
+    assert {r.check for r in results if r.failed} == {"average.follows"}
