@@ -31,10 +31,18 @@ def _torchrun(args, tmp_path):
 
 
 def test_two_ranks_with_batch_b_match_one_process_with_batch_2b(tmp_path):
-    _run([sys.executable, "-m", "ganlab", "run", *TINY, "--batch-size", "8", "--out", "one"], tmp_path)
-    two = _torchrun([*TINY, "--batch-size", "4", "--out", "two"], tmp_path)
+    # With an EMA of G, metrics every 2 steps and kept checkpoints: rank 0 alone writes them.
+    extra = ["--plugin", "ema", "-o", "ema.decay=0.5", "--eval-every", "2", "--eval-samples", "50", "--keep-every", "2"]
+    _run([sys.executable, "-m", "ganlab", "run", *TINY, *extra, "--batch-size", "8", "--out", "one"], tmp_path)
+    two = _torchrun([*TINY, *extra, "--batch-size", "4", "--out", "two"], tmp_path)
     assert "data-parallel over 2 ranks" in two.stdout
     a, b = load_checkpoint(tmp_path / "one" / "checkpoint.pt"), load_checkpoint(tmp_path / "two" / "checkpoint.pt")
+    averages = {k: v for k, v in a["generator_average"].items() if isinstance(v, torch.Tensor)}
+    for name, weight in averages.items():
+        torch.testing.assert_close(b["generator_average"][name], weight, rtol=1e-5, atol=1e-6, msg=name)
+    evals = [json.loads(l) for l in (tmp_path / "two" / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in evals if r.get("source") == "train"] == [2, 4]
+    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step_000002.pt", "step_000004.pt"]
     for net in ("generator", "discriminator"):
         for name, weight in a[net].items():
             # Same arithmetic but for the order of floating-point sums (two half-batch means averaged
