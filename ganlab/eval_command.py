@@ -69,6 +69,9 @@ def checkpoint_for(run_dir: Path, step: int | None) -> Path:
         return latest
     if kept_path(run_dir, step).is_file():
         return kept_path(run_dir, step)
+    if not latest.is_file() and kept_steps(run_dir):
+        raise CheckpointError(f"{run_dir} has no checkpoint of step {step}: it has kept checkpoints of steps "
+                              f"{', '.join(map(str, kept_steps(run_dir)))} and no {CHECKPOINT_NAME}")
     latest_step = load_checkpoint(latest, "cpu")["step"]
     if step == latest_step:
         return latest

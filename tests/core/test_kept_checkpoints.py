@@ -150,3 +150,11 @@ def test_a_full_disk_while_keeping_names_the_kept_file(run_tiny, monkeypatch):
     with pytest.raises(RunWriteError, match=r"cannot write .*checkpoints/step_000003\.pt: No space left"):
         keep_checkpoint(trainer.run_dir, 3)
     assert list((trainer.run_dir / "checkpoints").iterdir()) == []
+
+
+def test_without_the_latest_checkpoint_the_kept_ones_are_named(run_tiny, capsys):
+    trainer = run_tiny(["lsgan"], train=KEEP)
+    (trainer.run_dir / CHECKPOINT_NAME).unlink()
+    assert main(["eval", str(trainer.run_dir), "--n", "100", "--step", "3"]) == 2
+    assert "kept checkpoints of steps 2, 4, 6 and no checkpoint.pt" in capsys.readouterr().err
+    assert [r["step"] for r in _eval_rows(capsys, trainer.run_dir, 4)] == [4]  # a kept step still evaluates
