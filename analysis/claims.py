@@ -115,6 +115,20 @@ class R1Penalty:
 
 
 @dataclass(frozen=True)
+class WeightAverage:
+    """An exponential moving average of G's weights, what ``ganlab_generator_average`` returns.
+
+    After each G update θ̄ ← β_t·θ̄ + (1 - β_t)·θ, the first update copying θ;
+    β_t = min(β, (1 + t)/(10 + t)) after t earlier updates when ``rampup``
+    (TensorFlow's ``ExponentialMovingAverage(num_updates=t)``), else β.
+    """
+
+    decay: float
+    rampup: bool = True
+    source: str = "Yazıcı et al. 2019 (EMA of G); TensorFlow ExponentialMovingAverage (num_updates)"
+
+
+@dataclass(frozen=True)
 class EquilibriumControl:
     """BEGAN's controlled D loss: L(x) - k_t·L(G(z)), k_{t+1} = clip(k_t + λ_k(γ·L(x) - L(G(z))), 0, 1).
 

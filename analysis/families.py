@@ -31,6 +31,7 @@ FAMILY_MODULES = (
     "penalty_placement",
     "spectral",
     "equilibrium",
+    "weight_average",
 )
 
 

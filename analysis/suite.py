@@ -37,6 +37,7 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
             + [{"divergence": "kl", "generator_loss": "saddle"}, {"generator_loss": "saddle"}],
     "dragan": [{}, {"noise": "normal"}, {"one_sided": "true"}],
     "relativistic": [{"kind": k} for k in ("rsgan", "rasgan", "ralsgan", "rahinge")],
+    "ema": [{}, {"rampup": "false", "decay": "0.9"}],
 }
 LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}
 

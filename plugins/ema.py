@@ -97,3 +97,11 @@ def ganlab_options():
 def ganlab_generator_average(generator, options):
     o = options[EMAOptions]
     return ExponentialAverage(generator, o.decay, o.rampup)
+
+
+@hookimpl
+def ganlab_claims(options):
+    from ganlab.analysis import claims as C
+
+    o = options[EMAOptions]
+    return [C.WeightAverage(decay=o.decay, rampup=o.rampup)]

@@ -156,3 +156,40 @@ def test_the_conformance_kit_passes_ema_at_every_decay_and_fails_a_frozen_averag
     module.ganlab_generator_average = hookimpl(lambda generator: Frozen(generator))
     results = check_plugin(module, name="frozen")
     assert {r.check for r in results if r.failed} == {"average.follows"}
+
+
+class _Flipped(ExponentialAverage):
+    """The weights of the lerp swapped: θ̄ ← (1 - β)·θ̄ + β·θ."""
+
+    @torch.no_grad()
+    def update_parameters(self, generator):
+        beta = self.beta()
+        for a, b in zip((*self.module.parameters(), *self.module.buffers()),
+                        (*generator.parameters(), *generator.buffers())):
+            a.copy_(b if self.updates == 0 or not a.is_floating_point() else (1 - beta) * a + beta * b)
+        self.updates += 1
+
+
+@pytest.mark.parametrize("wrong", ["flipped", "no-rampup"])
+def test_verify_fails_an_average_that_is_not_the_declared_ema(pm, wrong):
+    from ganlab.analysis import claims as C
+    from ganlab.analysis.suite import verify
+
+    module = types.ModuleType("wrong_ema")
+    if wrong == "flipped":
+        module.ganlab_generator_average = hookimpl(lambda generator: _Flipped(generator, 0.9, True))
+    else:  # declares the ramp-up, never ramps
+        module.ganlab_generator_average = hookimpl(lambda generator: ExponentialAverage(generator, 0.9, False))
+    module.ganlab_claims = hookimpl(lambda: C.WeightAverage(decay=0.9, rampup=True))
+    pm.add_plugin(module, "wrong-ema", source="test")
+    failed = {r.claim for r in verify(pm, ["wrong-ema"]).results if r.status == C.FAIL}
+    assert failed == {"ema-recurrence"}
+
+
+def test_verify_passes_the_builtin_in_its_variants(pm):
+    from ganlab.analysis import claims as C
+    from ganlab.analysis.suite import verify
+
+    report = verify(pm, ["ema"])
+    rows = [r for r in report.results if r.claim == "ema-recurrence"]
+    assert report.ok and len(rows) == 2 and all(r.status == C.PASS for r in rows)
