@@ -37,7 +37,8 @@ VARIANTS: dict[str, list[dict[str, str]]] = {
             + [{"divergence": "kl", "generator_loss": "saddle"}, {"generator_loss": "saddle"}],
     "dragan": [{}, {"noise": "normal"}, {"one_sided": "true"}],
     "relativistic": [{"kind": k} for k in ("rsgan", "rasgan", "ralsgan", "rahinge")],
-    "ema": [{}, {"rampup": "false", "decay": "0.9"}],
+    # decay 0.5: the ramp (1+t)/(10+t) passes β after 8 updates, so the cap min(β, ·) is checked too.
+    "ema": [{}, {"decay": "0.5"}, {"rampup": "false", "decay": "0.9"}],
 }
 LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}
 

@@ -2,9 +2,9 @@
 
 A plugin declaring :class:`~ganlab.analysis.claims.WeightAverage` builds its
 average through its own ``ganlab_generator_average`` for a small float64
-network with a float and an integer buffer. The network then takes random
-states, the average is updated after each, and the averaged tensors are
-compared with the recurrence written out in numpy.
+network with batch norm (its running statistics are averaged too). The
+network then takes random states, the average is updated after each, and the
+averaged float tensors are compared with the recurrence written out in numpy.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class TrainConfig:
     lr: float = field(default=2e-4, metadata={"help": "learning rate of both players"})
     g_lr: float = field(default=0.0, metadata={"help": "G's learning rate (0: --lr)"})
     d_lr: float = field(default=0.0, metadata={
-        "help": "D's learning rate (0: --lr); TTUR (Heusel et al. 2017) trains D faster, e.g. 4x G's"})
+        "help": "D's learning rate (0: --lr); two time-scales (Heusel et al. 2017): SAGAN uses 4e-4 for D, 1e-4 for G"})
     betas: tuple[float, float] = field(default=(0.5, 0.999), metadata={"help": "Adam betas"})
     n_critic: int = field(default=1, metadata={"help": "D updates per G update"})
     latent_dim: int = field(default=96, metadata={"help": "size of the latent noise z"})

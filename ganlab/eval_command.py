@@ -58,6 +58,17 @@ def _require_run(run_dir: Path) -> None:
         raise CheckpointError(f"{run_dir} is not a ganlab run folder (no {CONFIG_NAME})")
 
 
+def _require_latest(run_dir: Path) -> None:
+    from ganlab.checkpoint import CHECKPOINT_NAME, kept_steps
+    from ganlab.errors import CheckpointError
+
+    _require_run(run_dir)
+    if not (run_dir / CHECKPOINT_NAME).is_file():
+        kept = kept_steps(run_dir)
+        have = f"; it has kept checkpoints of steps {', '.join(map(str, kept))}: name them with --step N" if kept else ""
+        raise CheckpointError(f"no checkpoint at {run_dir / CHECKPOINT_NAME}{have}")
+
+
 def checkpoint_for(run_dir: Path, step: int | None) -> Path:
     """The checkpoint file of ``step`` (None: the latest); a CheckpointError naming the steps there are."""
     from ganlab.checkpoint import CHECKPOINT_NAME, kept_path, kept_steps, load_checkpoint
@@ -182,7 +193,9 @@ def run(args) -> int:
     run_dir = Path(args.run_dir)
     steps = steps_to_evaluate(run_dir, args.step)
     for step in steps:  # every asked step exists before any is evaluated: no half-done list
-        if step is not None:
+        if step is None:
+            _require_latest(run_dir)
+        else:
             checkpoint_for(run_dir, step)
     done: set[int] = set()
     for step in steps:

@@ -189,7 +189,8 @@ def frechet_distance(real_features: torch.Tensor, fake_features: torch.Tensor) -
     """The Fréchet distance between Gaussians fitted to two feature sets (FID's formula), via torchmetrics."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    fid = FrechetInceptionDistance(feature=_Precomputed(real_features.shape[1]))
+    # Every sample is here already: under torchrun only rank 0 evaluates, and a sync would wait for the others.
+    fid = FrechetInceptionDistance(feature=_Precomputed(real_features.shape[1]), sync_on_compute=False)
     fid.update(real_features.double(), real=True)
     fid.update(fake_features.double(), real=False)
     return float(fid.compute())
@@ -210,7 +211,7 @@ def kernel_distance(real_features: torch.Tensor, fake_features: torch.Tensor, su
     with warnings.catch_warnings():  # "will save all extracted features": they are in memory already
         warnings.simplefilter("ignore", UserWarning)
         kid = KernelInceptionDistance(feature=_Precomputed(real_features.shape[1]), subsets=subsets,
-                                      subset_size=size)
+                                      subset_size=size, sync_on_compute=False)
     kid.update(real_features.float(), real=True)
     kid.update(fake_features.float(), real=False)
     with torch.random.fork_rng(devices=[]):

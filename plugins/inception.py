@@ -51,8 +51,9 @@ def inception_metric(batch: MetricBatch) -> dict[str, float]:
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.inception import InceptionScore
 
-    fid = FrechetInceptionDistance(feature=2048, normalize=True)
-    score = InceptionScore(normalize=True)
+    # One process holds every sample (rank 0 under torchrun): no sync with ranks that do not evaluate.
+    fid = FrechetInceptionDistance(feature=2048, normalize=True, sync_on_compute=False)
+    score = InceptionScore(normalize=True, sync_on_compute=False)
     with torch.random.fork_rng(devices=[]):  # IS shuffles its splits with the global stream
         torch.manual_seed(0)
         for chunk in batch.real.split(100):

@@ -1,8 +1,9 @@
 """The results table: per group (variant at a grid point) and metric, over seeds.
 
-A cell's metrics are the numeric values of the last row of its
-``eval.jsonl`` (the PacGAN mode report on ring/grid, and whatever else is
-written there; rows of that same step are merged); only finished cells count. Statistics: mean, sample std
+A cell's metrics are the numeric values of its ``eval.jsonl`` rows at the
+largest step there (the PacGAN mode report on ring/grid, and whatever else is
+written there, merged; rows of G's raw weights from ``ganlab eval --raw`` are
+left out); only finished cells count. Statistics: mean, sample std
 (ddof 1), and a 95 % percentile bootstrap interval of the mean (10,000
 resamples, numpy's generator seeded with ``BOOTSTRAP_SEED``).
 """

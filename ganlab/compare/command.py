@@ -10,7 +10,7 @@ from pathlib import Path
 from ganlab.errors import ConfigError
 
 DESCRIPTION = """Train every variant x option-grid point x seed as an ordinary run folder under one
-sweep folder, then tabulate the last eval.jsonl row of each cell (mean ± std, 95% bootstrap
+sweep folder, then tabulate the last step's eval.jsonl rows of each cell (mean ± std, 95% bootstrap
 interval) and plot it. Give a sweep file, or the short form:
   ganlab compare --variant LOSS --variant "LOSS+REGULARIZER" --variant "LOSS -o LOSS.KEY=VALUE" --seeds 3 --data ring
 (`ganlab plugins` lists the plugin names and their options.)

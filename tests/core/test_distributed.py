@@ -81,3 +81,12 @@ def test_two_ranks_step_began_k_from_the_whole_batch(tmp_path):
     assert k1 != 0.5 and k2 == pytest.approx(k1, abs=1e-6)
     for name, weight in a["discriminator"].items():
         torch.testing.assert_close(b["discriminator"][name], weight, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_two_ranks_evaluate_mnist_metrics_on_rank_zero_without_waiting_for_the_other(tmp_path):
+    # torchmetrics' FD and KID sync over every initialised rank by default; rank 0 alone evaluates.
+    args = [*TINY, "--batch-size", "4", "--eval-every", "2", "--eval-samples", "40", "--out", "m"]
+    args[args.index("ring")] = "mnist-embedded"
+    _torchrun(args, tmp_path)
+    rows = [json.loads(l) for l in (tmp_path / "m" / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(r["fd"] > 0 for r in rows)

@@ -158,3 +158,11 @@ def test_without_the_latest_checkpoint_the_kept_ones_are_named(run_tiny, capsys)
     assert main(["eval", str(trainer.run_dir), "--n", "100", "--step", "3"]) == 2
     assert "kept checkpoints of steps 2, 4, 6 and no checkpoint.pt" in capsys.readouterr().err
     assert [r["step"] for r in _eval_rows(capsys, trainer.run_dir, 4)] == [4]  # a kept step still evaluates
+
+
+def test_eval_all_without_the_latest_checkpoint_evaluates_nothing(run_tiny, capsys):
+    trainer = run_tiny(["lsgan"], train=KEEP)
+    (trainer.run_dir / CHECKPOINT_NAME).unlink()
+    assert main(["eval", str(trainer.run_dir), "--n", "100", "--step", "all"]) == 2
+    assert "kept checkpoints of steps 2, 4, 6: name them with --step N" in capsys.readouterr().err
+    assert not (trainer.run_dir / "eval.jsonl").exists()

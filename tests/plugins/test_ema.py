@@ -192,4 +192,21 @@ def test_verify_passes_the_builtin_in_its_variants(pm):
 
     report = verify(pm, ["ema"])
     rows = [r for r in report.results if r.claim == "ema-recurrence"]
-    assert report.ok and len(rows) == 2 and all(r.status == C.PASS for r in rows)
+    assert report.ok and len(rows) == 3 and all(r.status == C.PASS for r in rows)
+
+
+def test_verify_fails_an_average_without_the_cap_of_its_ramp(pm):
+    """β_t = (1+t)/(10+t) with no min(β, ·): equal to the claim until the ramp passes β."""
+    from ganlab.analysis import claims as C
+    from ganlab.analysis.suite import verify
+
+    class Uncapped(ExponentialAverage):
+        def beta(self):
+            return (1 + self.updates) / (10 + self.updates)
+
+    module = types.ModuleType("uncapped")
+    module.ganlab_generator_average = hookimpl(lambda generator: Uncapped(generator, 0.5, True))
+    module.ganlab_claims = hookimpl(lambda: C.WeightAverage(decay=0.5, rampup=True))
+    pm.add_plugin(module, "uncapped", source="test")
+    failed = {r.claim for r in verify(pm, ["uncapped"]).results if r.status == C.FAIL}
+    assert failed == {"ema-recurrence"}
