@@ -118,10 +118,14 @@ def _kept_as_latest(run_dir: Path, done: set[int]) -> bool:
     from ganlab.checkpoint import CHECKPOINT_NAME, kept_path
 
     latest = run_dir / CHECKPOINT_NAME
-    try:
-        return any(os.path.samefile(latest, kept_path(run_dir, step)) for step in done)
-    except OSError:
-        return False
+
+    def same(step: int) -> bool:
+        try:
+            return os.path.samefile(latest, kept_path(run_dir, step))
+        except OSError:  # not kept (an explicit --step of the latest), or gone
+            return False
+
+    return any(same(step) for step in done)
 
 
 def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
