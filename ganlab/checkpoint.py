@@ -122,7 +122,8 @@ def kept_steps(run_dir: Path) -> list[int]:
     steps = []
     for path in (Path(run_dir) / KEPT_DIR).glob("step_*.pt"):
         digits = path.stem.removeprefix("step_")
-        if digits.isdigit():
+        # Only the names keep_checkpoint writes: a hand-named step_1.pt could not be found by its step.
+        if digits.isdigit() and path.name == kept_path(run_dir, int(digits)).name:
             steps.append(int(digits))
     return sorted(steps)
 

@@ -166,3 +166,11 @@ def test_eval_all_without_the_latest_checkpoint_evaluates_nothing(run_tiny, caps
     assert main(["eval", str(trainer.run_dir), "--n", "100", "--step", "all"]) == 2
     assert "kept checkpoints of steps 2, 4, 6: name them with --step N" in capsys.readouterr().err
     assert not (trainer.run_dir / "eval.jsonl").exists()
+
+
+def test_only_files_named_as_kept_count_as_kept(run_tiny):
+    trainer = run_tiny(["lsgan"], train=KEEP)
+    folder = trainer.run_dir / "checkpoints"
+    (folder / "step_1.pt").write_bytes(b"")  # hand-named: not findable as step 1's
+    (folder / "step_x.pt").write_bytes(b"")
+    assert kept_steps(trainer.run_dir) == [2, 4, 6]
