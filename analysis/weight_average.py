@@ -16,6 +16,7 @@ from torch import nn
 from ganlab.analysis import claims as C
 from ganlab.analysis.families import Family
 from ganlab.analysis.probe import LossProbe
+from ganlab.runsetup import average_interface_problem
 
 RECURRENCE = C.register(
     "ema-recurrence", "the average of G's weights follows its EMA recurrence",
@@ -51,10 +52,10 @@ def check(probe: LossProbe) -> list[C.Result]:
         torch.manual_seed(0)
         G = _Net().double()
         average = probe.sel.hook.ganlab_generator_average(generator=G, options=probe.options)
-        if average is None or not hasattr(average, "update_parameters"):
+        problem = "returned None" if average is None else average_interface_problem(average)
+        if problem:
             return [C.result(RECURRENCE, probe.own_label, C.FAIL, "no average", "an average of G's weights", "-",
-                             note="the plugin declares WeightAverage but its ganlab_generator_average returned "
-                                  f"{type(average).__name__}")]
+                             note=f"the plugin declares WeightAverage but its ganlab_generator_average {problem}")]
         expected, worst = None, 0.0
         for t in range(UPDATES):
             with torch.no_grad():

@@ -93,7 +93,6 @@ class TrainConfig:
         if not 0 <= self.seed < MAX_SEED:
             raise ConfigError(f"--seed must be in [0, {MAX_SEED}), got {self.seed}")
 
-
     def for_player(self, player: str) -> TrainConfig:
         """These settings with ``lr`` set to the player's own rate: what its optimizer is built from."""
         own = self.g_lr if player == "G" else self.d_lr

@@ -80,13 +80,13 @@ def checkpoint_for(run_dir: Path, step: int | None) -> Path:
         return latest
     if kept_path(run_dir, step).is_file():
         return kept_path(run_dir, step)
-    if not latest.is_file() and kept_steps(run_dir):
+    kept = kept_steps(run_dir)
+    if not latest.is_file() and kept:
         raise CheckpointError(f"{run_dir} has no checkpoint of step {step}: it has kept checkpoints of steps "
-                              f"{', '.join(map(str, kept_steps(run_dir)))} and no {CHECKPOINT_NAME}")
+                              f"{', '.join(map(str, kept))} and no {CHECKPOINT_NAME}")
     latest_step = load_checkpoint(latest, "cpu")["step"]
     if step == latest_step:
         return latest
-    kept = kept_steps(run_dir)
     have = f"kept checkpoints of steps {', '.join(map(str, kept))} and " if kept else ""
     hint = "" if kept else "; ganlab run --keep-every K keeps every K-th checkpoint for later evaluation"
     raise CheckpointError(f"{run_dir} has no checkpoint of step {step}: it has {have}the latest, of step "
@@ -180,7 +180,9 @@ def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None
 
 
 def format_row(row: dict) -> str:
-    skip = {"step", "source", "n", "n_real", "seed", "seconds", "weights"}
+    from ganlab.metrics import RESERVED_KEYS
+
+    skip = set(RESERVED_KEYS)
     width = max([len(k) for k in row if k not in skip] + [6])
     lines = [f"{'metric':<{width}}  value"]
     for key, value in row.items():

@@ -211,6 +211,15 @@ def build_run(selection: Selection, config: RunConfig) -> RunSetup:
 AVERAGE_INTERFACE = ("module", "update_parameters", "state_dict", "load_state_dict")
 
 
+def average_interface_problem(average) -> str | None:
+    """What an average of G's weights lacks of AveragedModel's interface, or None."""
+    missing = [name for name in AVERAGE_INTERFACE if not hasattr(average, name)]
+    if not missing and isinstance(average.module, nn.Module):
+        return None
+    return (f"returned a {type(average).__name__} without {', '.join(missing) or 'an nn.Module as .module'}; "
+            f"return a torch.optim.swa_utils.AveragedModel or an object with its interface")
+
+
 def build_average(selection: Selection, generator: nn.Module, options: Options):
     """The plugin's average of G's weights, or None; one with the wrong interface is a PluginError."""
     hook = "ganlab_generator_average"
@@ -223,11 +232,9 @@ def build_average(selection: Selection, generator: nn.Module, options: Options):
         raise PluginError(f"plugin {who!r} failed in {hook}: {type(exc).__name__}: {exc}") from exc
     if average is None:
         return None
-    missing = [name for name in AVERAGE_INTERFACE if not hasattr(average, name)]
-    if missing or not isinstance(average.module, nn.Module):
-        raise PluginError(f"{hook} ({who}) returned a {type(average).__name__} without "
-                          f"{', '.join(missing) or 'an nn.Module as .module'}; return a "
-                          f"torch.optim.swa_utils.AveragedModel or an object with its interface")
+    problem = average_interface_problem(average)
+    if problem:
+        raise PluginError(f"{hook} ({who}) {problem}")
     return average
 
 

@@ -65,17 +65,15 @@ def _floats(module: nn.Module) -> list[torch.Tensor]:
 
 def check_average(selection, options, results: Results) -> None:
     """An average of G's weights: its interface, and that what it holds is an average of G's states."""
-    from ganlab.runsetup import AVERAGE_INTERFACE
+    from ganlab.runsetup import average_interface_problem
 
     def averages():
         torch.manual_seed(0)
         G = _Net()
         average = selection.hook.ganlab_generator_average(generator=G, options=options)
         require(average is not None, "ganlab_generator_average returned None for a generator")
-        missing = [n for n in AVERAGE_INTERFACE if not hasattr(average, n)]
-        require(not missing and isinstance(getattr(average, "module", None), nn.Module),
-                f"ganlab_generator_average returned {describe(average)} without {', '.join(missing) or 'a module'}; "
-                f"return a torch.optim.swa_utils.AveragedModel or an object with its interface")
+        problem = average_interface_problem(average)
+        require(problem is None, f"ganlab_generator_average {problem}")
         states = [_floats(G)]
         for _ in range(3):  # G moves, the average follows
             with torch.no_grad():

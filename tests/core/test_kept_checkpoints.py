@@ -15,6 +15,11 @@ from ganlab.errors import ConfigError
 KEEP = {"steps": 6, "keep_every": 2, "checkpoint_every": 5}
 
 
+def no_links(*args, **kwargs):
+    """os.link on a file system without hard links."""
+    raise OSError(95, "Operation not supported")
+
+
 def _weights(path):
     return load_checkpoint(path)["generator"]
 
@@ -55,9 +60,6 @@ def test_a_negative_interval_is_refused():
 
 def test_a_filesystem_without_hard_links_gets_a_copy(run_tiny, monkeypatch):
     trainer = run_tiny(["lsgan"])
-
-    def no_links(*args, **kwargs):
-        raise OSError(95, "Operation not supported")
 
     monkeypatch.setattr(os, "link", no_links)
     kept = keep_checkpoint(trainer.run_dir, 3)
@@ -138,9 +140,6 @@ def test_a_full_disk_while_keeping_names_the_kept_file(run_tiny, monkeypatch):
     from ganlab.checkpoint import RunWriteError
 
     trainer = run_tiny(["lsgan"])
-
-    def no_links(*args, **kwargs):
-        raise OSError(95, "Operation not supported")
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
