@@ -14,6 +14,7 @@ import it cheaply inside its ``ganlab_claims`` implementation.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
@@ -206,6 +207,27 @@ def register(name: str, title: str, source: str, formula: str, conditions: str) 
     info = ClaimInfo(name, title, source, formula, conditions)
     CLAIMS[name] = info
     return info
+
+
+def checks(info: ClaimInfo) -> Callable:
+    """Mark a check function as measuring ``info``: an exception it raises carries that claim.
+
+    So a family whose second check raises reports the second claim, not its first.
+    """
+    def mark(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if getattr(exc, "ganlab_claim", None) is None:
+                    try:
+                        exc.ganlab_claim = info
+                    except AttributeError:  # an exception type with __slots__
+                        pass
+                raise
+        return wrapper
+    return mark
 
 
 def result(info: ClaimInfo, plugin: str, status: str, measured: str, expected: str, tolerance: str,

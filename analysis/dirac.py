@@ -99,12 +99,12 @@ def _scores(theta, psi):
 
 def _g_side(probe, regs, theta, psi):
     critic, real, fake, rs, fs = _scores(theta, psi)
-    return probe.g_loss(fs, rs) + _penalties(regs, "G", real, fake, rs, fs, critic)
+    return probe.g_loss(fs, rs) + _penalties(probe, regs, "G", real, fake, rs, fs, critic)
 
 
 def _d_side(probe, regs, theta, psi):
     critic, real, fake, rs, fs = _scores(theta, psi)
-    return probe.d_loss(rs, fs) + _penalties(regs, "D", real, fake, rs, fs, critic)
+    return probe.d_loss(rs, fs) + _penalties(probe, regs, "D", real, fake, rs, fs, critic)
 
 
 def _grad(loss, z, create_graph):
@@ -112,15 +112,27 @@ def _grad(loss, z, create_graph):
     return torch.zeros_like(z) if g is None else g
 
 
-def _penalties(regs, player, real, fake, real_scores, fake_scores, critic):
+def _penalties(probe, regs, player, real, fake, real_scores, fake_scores, critic):
     total = torch.zeros((), dtype=DTYPE)
     for reg in regs:
         if reg.player == player:
-            value = reg.penalty(PenaltyBatch(real=real, fake=fake, real_scores=real_scores,
+            value = probe.penalty(reg, PenaltyBatch(real=real, fake=fake, real_scores=real_scores,
                                              fake_scores=fake_scores, discriminator=critic))
             if value is not None:
                 total = total + value
     return total
+
+
+def fd_step_tol(probe: LossProbe) -> tuple[float, float]:
+    """Finite-difference step and agreement tolerance at the code's precision.
+
+    In a coarser dtype the step grows to eps^(1/3) (truncation h² and rounding
+    eps/h balance) and the error to eps^(2/3); 64 of those is the tolerance.
+    """
+    if not probe.precision.reduced or probe.precision.forced is not None:
+        return FD_STEP, FD_TOL
+    eps = probe.precision.eps
+    return eps ** (1 / 3), max(FD_TOL, 64 * eps ** (2 / 3))
 
 
 def jacobian(probe: LossProbe, regs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,10 +141,11 @@ def jacobian(probe: LossProbe, regs: list) -> tuple[np.ndarray, np.ndarray, np.n
     v0 = field(probe, regs, z0).detach().numpy()
     J = torch.autograd.functional.jacobian(lambda z: field(probe, regs, z, create_graph=True), z0)
     fd = np.zeros((2, 2))
+    step, _ = fd_step_tol(probe)
     for j in range(2):
         e = torch.zeros(2, dtype=DTYPE)
-        e[j] = FD_STEP
-        fd[:, j] = (field(probe, regs, z0 + e) - field(probe, regs, z0 - e)).detach().numpy() / (2 * FD_STEP)
+        e[j] = step
+        fd[:, j] = (field(probe, regs, z0 + e) - field(probe, regs, z0 - e)).detach().numpy() / (2 * step)
     return v0, J.detach().numpy(), fd
 
 
@@ -203,11 +216,11 @@ def _eigen_row(probe, regs, label):
     eigs = np.linalg.eigvals(J) if np.all(np.isfinite(J)) else np.full(2, np.nan)
     data = {"jacobian": J, "eigenvalues": eigs, "v0": v0}
     measured = "eig " + ", ".join(C.fmt(complex(e)) for e in _sorted(eigs))
-    if np.max(np.abs(v0)) > 1e-12:
+    if np.max(np.abs(v0)) > probe.precision.tol(1e-12):
         return C.result(EIGEN, label, C.NA, f"v(0,0) = {C.fmt(v0[0])}, {C.fmt(v0[1])}", "equilibrium at (0, 0)",
                         "-", note="(0, 0) is not a stationary point of this selection", data=data), J, False, None
     if not (np.all(np.isfinite(J)) and np.all(np.isfinite(fd))) or \
-            np.max(np.abs(J - fd)) > FD_TOL * (1 + np.max(np.abs(J))):
+            np.max(np.abs(J - fd)) > fd_step_tol(probe)[1] * (1 + np.max(np.abs(J))):
         return C.result(EIGEN, label, C.NA, measured, "differentiable field", "-", data=data,
                         note=f"autograd and finite differences disagree by {np.max(np.abs(J - fd)):.3g}: "
                              "v is not differentiable at (0, 0)"), J, False, None
@@ -217,8 +230,10 @@ def _eigen_row(probe, regs, label):
     err = float(np.max(np.abs(_sorted(eigs) - _sorted(expected))))
     data["expected"] = expected
     exp_text = f"{formula} = " + ", ".join(C.fmt(complex(e)) for e in _sorted(expected))
-    return C.result(EIGEN, label, C.PASS if err <= EIG_TOL else C.FAIL, measured + f" (|Δ| {C.fmt(err)})",
-                    exp_text, f"{EIG_TOL:g} (√eps for double roots)", formula=formula, source=source,
+    # A double root moves by √(perturbation): the tolerance scales with √eps.
+    eig_tol = EIG_TOL * float(np.sqrt(probe.precision.tol(1e-12) / 1e-12))
+    return C.result(EIGEN, label, C.PASS if err <= eig_tol else C.FAIL, measured + f" (|Δ| {C.fmt(err)})",
+                    exp_text, f"{eig_tol:.2g} (√eps for double roots)", formula=formula, source=source,
                     data=data), J, True, expected
 
 

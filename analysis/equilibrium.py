@@ -62,7 +62,7 @@ def check(probe: LossProbe) -> list[C.Result]:
         real, fake = _scores(lr, 1.0), _scores(lf, 0.3)
         batch = PenaltyBatch(real=real.detach()[:, None], fake=fake.detach()[:, None], real_scores=real,
                              fake_scores=fake, discriminator=lambda x, labels=None: x)
-        total = probe.d_loss(real, fake).float() + reg.penalty(batch)
+        total = probe.d_loss(real, fake).float() + probe.penalty(reg, batch).float()
         want = lr - k * lf
         (g,) = grad(total, (fake,))
         total, g = float(total.detach()), g.double().numpy()

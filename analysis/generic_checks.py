@@ -130,13 +130,13 @@ def check_optimum(probe: LossProbe) -> C.Result:
     r, f = solver.phi(probe, GRID)
     grid_min = (pd * r[None, :] + pg * f[None, :]).min(axis=1)
     excess = cur["value"] - grid_min
-    tol = VALUE_TOL * (1 + np.abs(grid_min))
+    tol = probe.precision.tol(VALUE_TOL) * (1 + np.abs(grid_min))
     bad = np.flatnonzero(excess > tol)
     note = "" if not bad.size else (f"at q={cur['pd'][bad[0]]:.3g}: V(t*={cur['t'][bad[0]]:.6g}) exceeds the grid "
                                     f"minimum by {excess[bad[0]]:.3g}")
     return C.result(OPTIMUM, probe.label, C.FAIL if bad.size else C.PASS,
                     f"max V(t*) - min_grid V {C.fmt(float(excess.max()))}", "≤ 0 (t* is a minimiser)",
-                    f"{VALUE_TOL:g}(1+|V|)", note=note, data={"excess": excess})
+                    f"{probe.precision.tol(VALUE_TOL):.2g}(1+|V|)", note=note, data={"excess": excess})
 
 
 def check_monotone(probe: LossProbe) -> C.Result:
@@ -180,7 +180,7 @@ def _monotone_direction(probe: LossProbe, cur: dict) -> C.Result:
     q = cur["pd"]
     r, f = solver.dphi(probe, np.zeros_like(q))
     descent = -(q * r + cur["pg"] * f)
-    tol = 1e-12  # float64 rounding of O(1) derivatives; a real direction here is O(1e-3) or more
+    tol = probe.precision.tol(1e-12)  # rounding of O(1) derivatives; a real direction here is O(1e-3) or more
     signs = np.where(descent > tol, 1, np.where(descent < -tol, -1, 0))
     problems = []
     if np.any(np.diff(signs) < 0):
@@ -270,8 +270,8 @@ def check_direction(probe: LossProbe) -> C.Result:
             # at real 1, fake -1) is flat there and a least-squares one (ralsgan) pulls fakes
             # below their target back up. It must push them down at one state at least.
             pushes.append(d)
-        # Float64 autograd of an O(1) loss: a few ulps; a real descent direction is O(0.01) or more here.
-        if not g < -1e-12:
+        # Autograd of an O(1) loss: a few ulps; a real descent direction is O(0.01) or more here.
+        if not g < -probe.precision.tol(1e-12):
             problems.append(f"at {name} ∂g_loss/∂δ = {g:.3g} ≥ 0: raising the fake score does not lower g_loss")
     if pushes and not any(p > 0 for p in pushes):
         if all(p == 0 for p in pushes):  # BEGAN: the push on fakes is its controlled k_t term, a regularizer
@@ -279,7 +279,7 @@ def check_direction(probe: LossProbe) -> C.Result:
         else:
             problems.append("D's loss never falls as the fake scores fall, at any state: D prefers fakes")
     return C.result(DIRECTION, probe.label, C.FAIL if problems else C.PASS, "; ".join(parts),
-                    f"∂g_loss/∂δ < 0 {where}", "< -1e-12 (float64 autograd)", note="; ".join(problems))
+                    f"∂g_loss/∂δ < 0 {where}", f"< -{probe.precision.tol(1e-12):.2g} (autograd)", note="; ".join(problems))
 
 
 def run(probe: LossProbe) -> list[C.Result]:

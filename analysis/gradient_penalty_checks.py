@@ -22,6 +22,7 @@ from scipy import optimize, stats
 from ganlab.analysis import claims as C
 from ganlab.analysis.densities import Mixture
 from ganlab.analysis.families import Family
+from ganlab.analysis.penalty_inputs import SHAPES, Distance, Linear, unit
 from ganlab.analysis.probe import DTYPE, LossProbe, implements
 from ganlab.regularizers import PenaltyBatch
 
@@ -35,7 +36,8 @@ PENALTY = C.register(
     "wgan-gp-penalty", "Gradient penalty is per-sample (‖∇‖ - 1)²",
     source="Gulrajani et al. 2017, eq. 3",
     formula="GP(f) = 0 if ‖∇f‖ = 1 at every sample; GP(s·u·x) = λ(s - 1)²",
-    conditions="critics on 2-D points, batch of 16; the plugin's own regularizer",
+    conditions="linear and distance critics on 2-D points and 1- and 3-channel images, batch of 16; "
+               "the plugin's own regularizer",
 )
 
 PAIRS = [
@@ -93,31 +95,12 @@ def check_critic() -> C.Result:
                     "1e-8 slope; value: Σ 2h|ΔF| over cells with |ΔF| ≤ 1e-6", data=data)
 
 
-class _Linear(torch.nn.Module):
-    def __init__(self, w):
-        super().__init__()
-        self.w = w
-
-    def forward(self, x, labels=None):
-        return x.flatten(1) @ self.w
-
-
-class _Distance(torch.nn.Module):
-    """f(x) = ‖x - c‖: gradient of norm 1 at every sample, in a different direction each."""
-
-    def __init__(self, c):
-        super().__init__()
-        self.c = c
-
-    def forward(self, x, labels=None):
-        return torch.linalg.vector_norm(x.flatten(1) - self.c, dim=1)
-
-
-def _penalty(reg, critic, real, fake) -> float:
+def _penalty(probe: LossProbe, reg, critic, real, fake) -> float:
     batch = PenaltyBatch(real=real, fake=fake, real_scores=critic(real), fake_scores=critic(fake), discriminator=critic)
-    return float(reg.penalty(batch).detach())
+    return float(probe.penalty(reg, batch).detach())
 
 
+@C.checks(PENALTY)
 def check_penalty(probe: LossProbe) -> C.Result:
     owners = probe.declarers(C.GradientPenalty)
     if not owners:
@@ -132,35 +115,42 @@ def check_penalty(probe: LossProbe) -> C.Result:
                         note=f"{owner} declares a GradientPenalty, so its ganlab_regularizer must return "
                              f"one D regularizer with a penalty (found {[r.name for r in regs]})")
     reg, lam = regs[0], claim.weight
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        real = torch.randn(16, 2, dtype=DTYPE)
-        fake = torch.randn(16, 2, dtype=DTYPE) + 3
-        u = torch.tensor([0.6, 0.8], dtype=DTYPE)  # a unit vector
-        zero_unit = _penalty(reg, _Linear(u), real, fake)
-        zero_dist = _penalty(reg, _Distance(torch.tensor([40.0, -30.0], dtype=DTYPE)), real, fake)
-        slopes = (0.5, 2.0, 3.0)
-        pens = [_penalty(reg, _Linear(s * u), real, fake) for s in slopes]
+    slopes = (0.5, 2.0, 3.0)
     # Every per-sample norm of a linear critic s·u is exactly s, so GP(s·u) =
-    # λ(s-1)² (0 for s < 1 if one-sided). Float64 norms, squares and a mean of
-    # 16 terms round at a few ulps: 1e-12·(1 + λ(s-1)²) leaves a 1e3 margin, and
-    # "zero" means ≤ 1e-12·(1 + λ) (‖x - c‖'s gradient norm is 1 to an ulp).
+    # λ(s-1)² (0 for s < 1 if one-sided). Norms, squares and a mean of 16
+    # terms round at a few ulps: 1e-12·(1 + λ(s-1)²) leaves a 1e3 margin in
+    # float64 (scaled to the code's dtype), and "zero" means ≤ tol·(1 + λ).
+    tol = probe.precision.tol(1e-12)
     expected = [0.0 if claim.one_sided and s < 1 else lam * (s - 1) ** 2 for s in slopes]
-    problems = []
-    for name, got in (("GP(unit linear critic)", zero_unit), ("GP(‖x - c‖, per-sample norm 1)", zero_dist)):
-        if abs(got) > 1e-12 * (1 + lam):
-            problems.append(f"{name} = {got:.3g}, expected 0")
-    for s, got, want in zip(slopes, pens, expected):
-        if abs(got - want) > 1e-12 * (1 + want):
-            problems.append(f"GP({s:g}u) = {got:.6g}, expected λ(s-1)² = {want:.6g}")
-    measured = (f"GP(unit) {C.fmt(zero_unit)}, GP(‖x-c‖) {C.fmt(zero_dist)}, "
-                f"GP(0.5u, 2u, 3u) {', '.join(C.fmt(v) for v in pens)}")
+    problems, data = [], {}
+    for where, shape in SHAPES.items():
+        u = unit(shape)
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            real = torch.randn(16, *shape, dtype=DTYPE)
+            fake = torch.randn(16, *shape, dtype=DTYPE) + 3
+            zero_unit = _penalty(probe, reg, Linear(u), real, fake)
+            zero_dist = _penalty(probe, reg, Distance(40 * torch.roll(u, 1)), real, fake)
+            pens = [_penalty(probe, reg, Linear(s * u), real, fake) for s in slopes]
+        data[where] = {"unit": zero_unit, "distance": zero_dist, "penalties": pens}
+        for name, got in (("GP(unit linear critic)", zero_unit), ("GP(‖x - c‖, per-sample norm 1)", zero_dist)):
+            if abs(got) > tol * (1 + lam):
+                problems.append(f"on {where}: {name} = {got:.3g}, expected 0")
+        for s, got, want in zip(slopes, pens, expected):
+            if abs(got - want) > tol * (1 + want):
+                problems.append(f"on {where}: GP({s:g}u) = {got:.6g}, expected λ(s-1)² = {want:.6g}")
+    shown = data["points"] if not problems else data[problems[0].split(":")[0][3:]]
+    measured = (f"GP(unit) {C.fmt(shown['unit'])}, GP(‖x-c‖) {C.fmt(shown['distance'])}, "
+                f"GP(0.5u, 2u, 3u) {', '.join(C.fmt(v) for v in shown['penalties'])}"
+                + (f" on {problems[0].split(':')[0][3:]}" if problems else f" on {len(SHAPES)} input shapes"))
     want = f"0, 0, then λ·(s-1)² = {', '.join(C.fmt(v) for v in expected)} (λ = {C.fmt(lam)}" + (
         ", s > 1 only)" if claim.one_sided else ")")
+    if problems and any("images" in p for p in problems) and not any(p.startswith("on points") for p in problems):
+        problems.append("right on 2-D points but wrong on images: a norm over dim=1 of NCHW gradients is a norm "
+                        "per pixel; flatten each sample's gradient first")
     return C.result(PENALTY, probe.label, C.FAIL if problems else C.PASS, measured, want,
-                    "1e-12(1+|GP|)", note="; ".join(problems),
-                    data={"unit": zero_unit, "distance": zero_dist, "slopes": slopes, "penalties": pens,
-                          "expected": expected, "weight": lam})
+                    f"{tol:.2g}(1+|GP|)", note="; ".join(problems[:3] + problems[-1:] if len(problems) > 3 else problems),
+                    data={"shapes": data, "slopes": slopes, "expected": expected, "weight": lam})
 
 
 FAMILY = Family("gradient-penalty", (CRITIC, PENALTY), check_penalty,

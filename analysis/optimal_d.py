@@ -57,8 +57,9 @@ def t_tolerance(probe: LossProbe, cur: dict) -> tuple[np.ndarray, np.ndarray]:
     r_hi, f_hi = solver.dphi(probe, t + d)
     r0, f0 = solver.dphi(probe, t)
     kappa = np.minimum(pd * r_hi + pg * f_hi, -(pd * r_lo + pg * f_lo)) / d
+    eps = probe.precision.eps
     unique = (kappa > 0) & (np.array(cur["kinds"]) == "interior")
-    delta_g = 16 * EPS * (pd + pg) * (1 + np.abs(t) + np.abs(r0) + np.abs(f0))
+    delta_g = 16 * eps * (pd + pg) * (1 + np.abs(t) + np.abs(r0) + np.abs(f0))
     tol = 4 * EPS * (1 + np.abs(t)) + delta_g / np.where(unique, kappa, 1.0)
     return np.where(unique, tol, np.inf), unique
 
@@ -90,7 +91,8 @@ def check(probe: LossProbe) -> C.Result:
     # margin. Where the minimiser is unique the closed form must also be within
     # tol_t of it: a shallow objective hides small errors from the gap (Δt = 1e-5
     # at curvature ≤ ¼ costs ≤ 1.3e-11), not from |Δt|.
-    tol = 1e-10 * (1 + np.abs(cur["value"]))
+    gap_tol = probe.precision.tol(1e-10)
+    tol = gap_tol * (1 + np.abs(cur["value"]))
     tol_t, unique = t_tolerance(probe, cur)
     dt = np.abs(cur["t"] - t_exp)
     ok = np.isfinite(t_exp) & (gap <= tol) & (~unique | (dt <= tol_t))
@@ -103,7 +105,7 @@ def check(probe: LossProbe) -> C.Result:
                                 f"numerical {cur['t'][bad[0]]:.6g} (gap {gap[bad[0]]:.3g})")
     return C.result(INFO, probe.label, status,
                     f"gap {C.fmt(float(gap.max()))}, max|Δt| {C.fmt(max_dt)}",
-                    claim.formula, f"gap ≤ 1e-10(1+|V|), |Δt| ≤ {C.fmt(worst_tol_t)}",
+                    claim.formula, f"gap ≤ {gap_tol:.2g}(1+|V|), |Δt| ≤ {C.fmt(worst_tol_t)}",
                     formula=claim.formula, source=claim.source, note=note, data=data)
 
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import copy
+import dataclasses
+
 import numpy as np
 import torch
 
-DTYPE = torch.float64
+from ganlab.analysis.calls import DTYPE, Precision, ProbeError, call, cast_tensor
+
+
 def tensor(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=float), dtype=DTYPE)
 
@@ -36,16 +41,55 @@ class LossProbe:
         self.own_label = describe(self.names, self.values)  # for claims about the plugin itself
         # Answers that depend only on the hooks (separability, ...), computed once by the solver.
         self.cache: dict[str, Any] = {}
+        # The dtype the plugin's code computed in (float32 labels, say): tolerances scale by precision.rel.
+        self.precision = Precision()
 
     # -- raw hook calls -------------------------------------------------------
 
+    # Scores come as the trainer passes them: equal-size batches of shape (batch,).
+
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return self.sel.hook.ganlab_d_loss(real_scores=real, fake_scores=fake, options=self.options)
+        return call(lambda real_scores, fake_scores: self.sel.hook.ganlab_d_loss(
+            real_scores=real_scores, fake_scores=fake_scores, options=self.options),
+            "ganlab_d_loss", self.precision, cast_tensor, real_scores=real, fake_scores=fake)
 
     def g_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
         if real is None:
             real = torch.zeros_like(fake)
-        return self.sel.hook.ganlab_g_loss(fake_scores=fake, real_scores=real, options=self.options)
+        return call(lambda fake_scores, real_scores: self.sel.hook.ganlab_g_loss(
+            fake_scores=fake_scores, real_scores=real_scores, options=self.options),
+            "ganlab_g_loss", self.precision, cast_tensor, fake_scores=fake, real_scores=real)
+
+    def penalty(self, reg: Any, batch: Any) -> torch.Tensor | None:
+        """``reg.penalty(batch)`` under the same dtype and error handling as the loss hooks."""
+        return penalty(reg, batch, self.precision)
+
+    def survey(self) -> None:
+        """Call every hook once on small batches, so ``precision`` is known before any check runs.
+
+        Errors are left to the checks, which report them with the claim they were measuring.
+        """
+        scores = tensor([0.5, -1.0, 2.0, 0.25])
+        for fn in (lambda: self.d_loss(scores, scores.flip(0)), lambda: self.g_loss(scores, scores.flip(0))):
+            try:
+                fn()
+            except Exception:
+                pass
+        from ganlab.regularizers import PenaltyBatch
+
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            for reg in self.regularizers():
+                if not implements(reg, "penalty"):
+                    continue
+                real, fake = torch.randn(4, 2, dtype=DTYPE), torch.randn(4, 2, dtype=DTYPE)
+                critic = _Survey()
+                try:
+                    reg = copy.deepcopy(reg)  # a stateful penalty must not remember the survey
+                    self.penalty(reg, PenaltyBatch(real=real, fake=fake, real_scores=critic(real),
+                                                   fake_scores=critic(fake), discriminator=critic))
+                except Exception:
+                    pass
 
     def has_loss(self) -> bool:
         """Whether one of the named plugins itself implements a loss hook (not the default provider)."""
@@ -86,6 +130,22 @@ class LossProbe:
         return self.pm.subset_hook_caller(hook_name, others)
 
 
+class _Survey(torch.nn.Module):
+    def forward(self, x, labels=None):
+        return (x.flatten(1) ** 2).sum(1) / 2 + x.flatten(1)[:, 0]
+
+
+def _cast_batch(batch: Any, dtype: torch.dtype) -> Any:
+    changes = {f.name: getattr(batch, f.name).to(dtype) for f in dataclasses.fields(batch)
+               if isinstance(getattr(batch, f.name), torch.Tensor) and getattr(batch, f.name).is_floating_point()}
+    return dataclasses.replace(batch, **changes)
+
+
+def penalty(reg: Any, batch: Any, precision: Precision) -> torch.Tensor | None:
+    """A regularizer's penalty on ``batch`` (float64, else float32 as the trainer calls it)."""
+    return call(lambda batch: reg.penalty(batch), f"{reg.name}.penalty", precision, _cast_batch, batch=batch)
+
+
 def grad(value: torch.Tensor, inputs) -> tuple[torch.Tensor, ...]:
     """Autograd gradients, zero for inputs the value does not depend on.
 
@@ -119,4 +179,4 @@ def describe(names: list[str], values: dict[str, dict[str, Any]]) -> str:
     return f"{label}[{','.join(opts)}]" if opts else label
 
 
-__all__ = ["LossProbe", "grad", "implements", "tensor", "DTYPE"]
+__all__ = ["LossProbe", "ProbeError", "grad", "implements", "penalty", "tensor", "DTYPE"]

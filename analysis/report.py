@@ -22,7 +22,7 @@ def table(report: Report) -> str:
         for i in range(max(len(c) for c in cells)):
             lines.append("  ".join((c[i] if i < len(c) else "").ljust(w)
                                    for c, (_, w) in zip(cells, COLUMNS)).rstrip())
-        if r.note and r.status not in (C.PASS, C.INFO):
+        if r.note and (r.status not in (C.PASS, C.INFO) or "float64_status" in r.data):
             lines.extend(textwrap.wrap(r.note, len(header), initial_indent="    ↳ ", subsequent_indent="      "))
     lines.append("-" * len(header))
     lines.append(summary(report))

@@ -58,7 +58,8 @@ def check(probe: LossProbe) -> C.Result:
     claim = declared[0]
     expected = np.asarray(claim.grad(prof["logits"]), dtype=float)
     err = np.abs(g - expected)
-    ok_grad = bool(np.all(err <= GRAD_TOL * (1 + np.abs(expected))))
+    tol = probe.precision.tol(GRAD_TOL)
+    ok_grad = bool(np.all(err <= tol * (1 + np.abs(expected))))
     ok_kind = prof["saturating"] == claim.saturating
     notes = []
     if not ok_grad:
@@ -72,7 +73,7 @@ def check(probe: LossProbe) -> C.Result:
                     measured + f", max|Δ| {C.fmt(float(err.max()))}",
                     f"{claim.formula}: ∂(-10) {C.fmt(float(expected[0]))}, ∂(0) {C.fmt(float(expected[100]))}, "
                     f"∂(10) {C.fmt(float(expected[-1]))} ({'saturating' if claim.saturating else 'non-saturating'})",
-                    f"|Δ| ≤ 1e-12(1+|∂|); saturating iff ratio < {SATURATION_RATIO:g}",
+                    f"|Δ| ≤ {tol:.2g}(1+|∂|); saturating iff ratio < {SATURATION_RATIO:g}",
                     formula=claim.formula, source=claim.source, note="; ".join(notes), data=data)
 
 

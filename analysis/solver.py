@@ -77,17 +77,19 @@ def not_separable(probe: LossProbe) -> str | None:
 def _check_separable(probe: LossProbe) -> str | None:
     rng = np.random.default_rng(12345)
     t, s = rng.uniform(-3, 3, 4), rng.uniform(-3, 3, 4)
+    tol = probe.precision.tol(SEPARABLE_TOL)
     for i in range(3):
         a = L(probe, t[i], s[i]) + L(probe, t[i + 1], s[i + 1])
         b = L(probe, t[i], s[i + 1]) + L(probe, t[i + 1], s[i])
-        if not abs(a - b) <= SEPARABLE_TOL * (1 + abs(a) + abs(b)):
+        if not abs(a - b) <= tol * (1 + abs(a) + abs(b)):
             return (f"d_loss is not a sum of a real-score and a fake-score term: "
                     f"L(t1,s1)+L(t2,s2)-L(t1,s2)-L(t2,s1) = {a - b:.3g}")
-    # Batch means: L(T, S) = mean_i L(T_i, s0) + mean_j L(t0, S_j) - L(t0, s0).
-    whole = finite(float(probe.d_loss(tensor(t[:3]), tensor(s[:2]))), "d_loss on a batch")
-    parts = (np.mean([L(probe, x, s[3]) for x in t[:3]]) + np.mean([L(probe, t[3], y) for y in s[:2]])
+    # Batch means: L(T, S) = mean_i L(T_i, s0) + mean_j L(t0, S_j) - L(t0, s0), with
+    # equal-size batches as the trainer passes them.
+    whole = finite(float(probe.d_loss(tensor(t[:3]), tensor(s[:3]))), "d_loss on a batch")
+    parts = (np.mean([L(probe, x, s[3]) for x in t[:3]]) + np.mean([L(probe, t[3], y) for y in s[:3]])
              - L(probe, t[3], s[3]))
-    if not abs(whole - parts) <= SEPARABLE_TOL * (1 + abs(whole) + abs(parts)):
+    if not abs(whole - parts) <= tol * (1 + abs(whole) + abs(parts)):
         return f"d_loss is not a batch mean of per-sample terms (differs by {whole - parts:.3g})"
     return None
 
@@ -104,10 +106,11 @@ def _check_g_pointwise(probe: LossProbe) -> str | None:
     f = tensor(rng.uniform(-3, 3, 3))
     a = finite(float(probe.g_loss(f, tensor(rng.uniform(-3, 3, 3)))), "g_loss")
     b = finite(float(probe.g_loss(f, tensor(rng.uniform(-3, 3, 3)))), "g_loss")
-    if not abs(a - b) <= SEPARABLE_TOL * (1 + abs(a)):
+    tol = probe.precision.tol(SEPARABLE_TOL)
+    if not abs(a - b) <= tol * (1 + abs(a)):
         return "g_loss depends on the real scores (relativistic), so it has no per-score profile"
     each = np.mean([finite(float(probe.g_loss(f[i:i + 1])), "g_loss") for i in range(3)])
-    if not abs(a - each) <= SEPARABLE_TOL * (1 + abs(a)):
+    if not abs(a - each) <= tol * (1 + abs(a)):
         return f"g_loss is not a batch mean of per-sample terms (differs by {a - each:.3g})"
     return None
 
@@ -123,7 +126,7 @@ def phi(probe: LossProbe, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = T.numel()
     pairs = torch.stack([torch.cat([T, torch.zeros(n, dtype=DTYPE)]),
                          torch.cat([torch.zeros(n, dtype=DTYPE), T])], dim=1)
-    both = _per_element(lambda ts: probe.d_loss(ts[:, 0], ts[:, 1]), pairs) - half
+    both = _per_element(lambda ts: probe.d_loss(ts[:, 0], ts[:, 1]), pairs, probe.precision.tol(1e-12)) - half
     shape = np.shape(t)
     return both[:n].reshape(shape), both[n:].reshape(shape)
 
@@ -143,7 +146,7 @@ def dphi(probe: LossProbe, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def phi_g(probe: LossProbe, t: np.ndarray) -> np.ndarray:
     T = tensor(t).reshape(-1)
-    return _per_element(lambda x: probe.g_loss(x.reshape(1)), T).reshape(np.shape(t))
+    return _per_element(lambda x: probe.g_loss(x.reshape(1)), T, probe.precision.tol(1e-12)).reshape(np.shape(t))
 
 
 def dphi_g(probe: LossProbe, t: np.ndarray) -> np.ndarray:
@@ -153,14 +156,14 @@ def dphi_g(probe: LossProbe, t: np.ndarray) -> np.ndarray:
     return (g.numpy() * T.numel()).reshape(np.shape(t))
 
 
-def _per_element(fn, T: torch.Tensor) -> np.ndarray:
+def _per_element(fn, T: torch.Tensor, tol: float) -> np.ndarray:
     """fn(T[i:i+1]) for every row of T: vmapped when the plugin's code allows, else a loop."""
     with torch.no_grad():
         try:
             out = torch.func.vmap(lambda row: fn(row.unsqueeze(0)))(T).reshape(-1)
             # vmap must agree with plain calls (a plugin could branch on values).
             k = min(3, len(T))
-            if all(abs(float(out[i]) - float(fn(T[i:i + 1]))) <= 1e-12 * (1 + abs(float(out[i])))
+            if all(abs(float(out[i]) - float(fn(T[i:i + 1]))) <= tol * (1 + abs(float(out[i])))
                    for i in range(k)):
                 return out.numpy().copy()
         except Exception:  # an op without a batching rule: fall back to a loop
@@ -218,7 +221,7 @@ def pointwise_min(probe: LossProbe, pd, pg) -> Pointwise:
     unbounded = np.zeros_like(interior)
     if not interior.all():
         half = objective(probe, pd, pg, t / 2)
-        unbounded = ~interior & (value < half - 1e-9 * (1 + np.abs(half)))
+        unbounded = ~interior & (value < half - probe.precision.tol(1e-9) * (1 + np.abs(half)))
     return Pointwise(t, value, interior, unbounded)
 
 

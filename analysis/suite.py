@@ -7,11 +7,13 @@ losses, for instance) into a fresh one and check that the suite fails them.
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 
 from ganlab.analysis import claims as C
@@ -63,12 +65,18 @@ def _quiet_torch():
     """One thread (tiny tensors: threads only add contention) and an untouched global RNG."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    # numpy's and Python's global generators too: real code draws ε with np.random.
+    np_state, py_state = np.random.get_state(), random.getstate()
     try:
         with torch.random.fork_rng():
             torch.manual_seed(0)
+            np.random.seed(0)
+            random.seed(0)
             yield
     finally:
         torch.set_num_threads(threads)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 def checkable(pm) -> list[str]:
@@ -101,19 +109,53 @@ def check_plugin(pm, name: str, options: dict[str, dict[str, Any]] | None = None
     rows: list[C.Result] = []
     fams = families()
     for probe in probes_for(pm, name, options):
+        probe.survey()
         for family in fams:
-            rows.extend(_guarded(family, probe))
+            rows.extend(_at_precision(family, probe))
+    return rows
+
+
+def _at_precision(family: Family, probe: LossProbe) -> list[C.Result]:
+    """One family at the precision the plugin's code computed in, saying where float64 would differ.
+
+    Tolerances scale with the coarsest dtype the plugin touched (float32
+    labels, say), so a float32 artefact never decides a verdict. The family
+    runs again at float64's tolerances; a row whose status would change says so.
+    """
+    rows = _guarded(family, probe)
+    if not probe.precision.reduced:
+        return rows
+    cache, probe.cache = probe.cache, {}
+    probe.precision.forced = torch.float64
+    try:
+        strict = _guarded(family, probe)
+    finally:
+        probe.precision.forced, probe.cache = None, cache
+    name = str(probe.precision.dtype).replace("torch.", "")
+    for row, other in zip(rows, strict):
+        row.tolerance = f"{row.tolerance} [{name}]"
+        row.data["computed_in"] = name
+        if other.claim == row.claim and other.status != row.status:
+            row.data["float64_status"] = other.status
+            why = "; ".join(probe.precision.why[:2])
+            row.note = (f"{row.note}; " if row.note else "") + (
+                f"verdict depends on precision: the code computes in {name} ({why}); at float64's "
+                f"tolerances this row would be {other.status}" + (f" ({other.note})" if other.note else ""))
     return rows
 
 
 def _guarded(family: Family, probe: LossProbe) -> list[C.Result]:
-    """One family on one probe; a plugin whose hooks raise (or return NaN) gets a FAIL row, not a crash."""
+    """One family on one probe; a plugin whose hooks raise (or return NaN) gets a FAIL row, not a crash.
+
+    The row names the claim whose check raised (see :func:`ganlab.analysis.claims.checks`).
+    """
     try:
         if not family.applies(probe):
             return []
         out = family.run(probe)
     except Exception as exc:  # third-party code may fail in any way
-        return [C.result(family.claims[0], probe.label, C.FAIL, "raised", "a result", "-",
+        info = getattr(exc, "ganlab_claim", None) or family.claims[0]
+        return [C.result(info, probe.label, C.FAIL, "raised", "a result", "-",
                          note=f"{type(exc).__name__}: {exc}")]
     return out if isinstance(out, list) else [out]
 
