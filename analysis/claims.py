@@ -84,6 +84,17 @@ class DiracEigenvalues:
 
 
 @dataclass(frozen=True)
+class Relativistic:
+    """A relativistic loss: ``g_loss(fake, real)`` is ``d_loss(real=fake, fake=real)``.
+
+    Checked with several samples a side, in value and in the gradient with
+    respect to the fake scores (Jolicoeur-Martineau 2019).
+    """
+
+    source: str = "Jolicoeur-Martineau 2019, eq. 1-2 and section 4"
+
+
+@dataclass(frozen=True)
 class GradientPenalty:
     """A D penalty λ·E[(‖∇D(x̂)‖ - 1)²] with a per-sample norm (``one_sided``: only norms > 1).
 
@@ -235,6 +246,16 @@ def result(info: ClaimInfo, plugin: str, status: str, measured: str, expected: s
            data: dict[str, Any] | None = None) -> Result:
     return Result(info.name, plugin, status, measured, expected, tolerance,
                   source or info.source, formula or info.formula, info.conditions, note, data or {})
+
+
+def contradicted(info: ClaimInfo, plugin: str, declared: Any, expected: str, reason: str) -> Result:
+    """A declared claim whose premise the code contradicts: FAIL, never "not applicable".
+
+    A plugin that declares, say, a per-score generator gradient while its
+    g_loss is not a function of each score has said something its code does not do.
+    """
+    return result(info, plugin, FAIL, "premise does not hold", expected, "-",
+                  note=f"declared {type(declared).__name__}, but {reason}")
 
 
 def fmt(x: float) -> str:

@@ -85,6 +85,9 @@ QUAD_TOL = 1e-9
 
 def check(probe: LossProbe, pairs=PAIRS) -> list[C.Result]:
     reason = solver.not_separable(probe)
+    declared = probe.declarations(C.Criterion)
+    if reason and declared:
+        return [C.contradicted(INFO, probe.label, declared[0], "C(G) at a pointwise D*", reason)]
     if reason:
         return [C.result(INFO, probe.label, C.NA, "-", "C(G) at a pointwise D*", "-", note=reason),
                 C.result(MIN_INFO, probe.label, C.NA, "-", "C(G) ≥ C(p_d)", "-", note=reason)]

@@ -66,6 +66,9 @@ def t_tolerance(probe: LossProbe, cur: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def check(probe: LossProbe) -> C.Result:
     reason = solver.not_separable(probe)
+    if reason and probe.declarations(C.OptimalDiscriminator):
+        return C.contradicted(INFO, probe.label, probe.declarations(C.OptimalDiscriminator)[0],
+                              "pointwise optimum", reason)
     if reason:
         return C.result(INFO, probe.label, C.NA, "-", "pointwise optimum", "-", note=reason)
     cur = curve(probe)

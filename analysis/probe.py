@@ -104,11 +104,11 @@ class LossProbe:
         """The active plugins whose own ``ganlab_claims`` returns a ``kind``."""
         return [n for n in self.sel.implementers("ganlab_claims") if self.declarations(kind, plugin=n)]
 
-    def regularizers(self, plugin: str | None = None) -> list[Any]:
-        """The regularizers of the active plugins, or only of ``plugin``."""
+    def regularizers(self, plugin: str | None = None, shape: tuple[int, ...] = (1,)) -> list[Any]:
+        """The regularizers of the active plugins, or only of ``plugin``, for data of ``shape``."""
         from ganlab.datasets import DataSpec
 
-        spec = DataSpec("verify", (1,), None, "points")
+        spec = DataSpec("verify", shape, None, "points" if len(shape) == 1 else "image")
         return _flatten(self._hook("ganlab_regularizer", plugin)(data=spec, conditioner=None, options=self.options))
 
     def owned_penalty(self, kind: type) -> tuple[Any, Any]:

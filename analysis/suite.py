@@ -80,9 +80,9 @@ def _quiet_torch():
 
 
 def checkable(pm) -> list[str]:
-    """Plugins with something to verify: a loss hook, or declared claims."""
+    """Plugins with something to verify: a loss hook, declared claims, or regularizers (penalties)."""
     return [n for n in pm.available()
-            if LOSS_HOOKS & set(pm.infos[n].hooks) or "ganlab_claims" in pm.infos[n].hooks]
+            if (LOSS_HOOKS | {"ganlab_claims", "ganlab_regularizer"}) & set(pm.infos[n].hooks)]
 
 
 def probes_for(pm, name: str, options: dict[str, dict[str, Any]] | None = None) -> list[LossProbe]:

@@ -103,7 +103,7 @@ def ganlab_claims(options):
 
     kind = options[RelativisticOptions].kind
     w = DIRAC_W[kind]
-    return [C.DiracEigenvalues((1j * w, -1j * w), f"±{w:g}i ({kind}: k·|h'(0)| with one sample a side)",
+    return [C.Relativistic(), C.DiracEigenvalues((1j * w, -1j * w), f"±{w:g}i ({kind}: k·|h'(0)| with one sample a side)",
                                "Mescheder et al. 2018, section 2 (linearisation); "
                                "Jolicoeur-Martineau 2019, eq. 1-2 and section 4",
                                f_prime_0=w)]

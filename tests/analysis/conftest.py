@@ -98,7 +98,7 @@ class BatchNormGP(Regularizer):
     player = "D"
 
     def penalty(self, batch):
-        eps = torch.rand(len(batch.real), 1, dtype=batch.real.dtype)
+        eps = torch.rand(len(batch.real), *[1] * (batch.real.dim() - 1), dtype=batch.real.dtype)
         x = (eps * batch.real + (1 - eps) * batch.fake).detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(batch.discriminator(x).sum(), x, create_graph=True)
         return 10.0 * (grad.norm() - 1) ** 2

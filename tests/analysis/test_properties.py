@@ -229,7 +229,9 @@ def test_gradient_penalty_is_lambda_times_squared_excess(slope, angle, seed):
     g = torch.Generator().manual_seed(seed)
     real, fake = torch.randn(8, 2, generator=g, dtype=torch.float64), torch.randn(8, 2, generator=g, dtype=torch.float64)
     w = slope * torch.tensor([np.cos(angle), np.sin(angle)], dtype=torch.float64)
-    value = gp_checks._penalty(reg, gp_checks._Linear(w), real, fake)
+    from ganlab.analysis.penalty_inputs import Linear
+
+    value = gp_checks._penalty(probe, reg, Linear(w), real, fake)
     lam = probe.options["wgan-gp"].weight
     # Every per-sample norm equals the slope; float64 norm and square: 1e-12 relative.
     assert value == pytest.approx(lam * (slope - 1) ** 2, abs=1e-12 * (1 + lam * (slope - 1) ** 2))
