@@ -47,6 +47,7 @@ def check(probe: LossProbe) -> C.Result:
         g = probe.g_loss(f1, real)
         d = probe.d_loss(f2, real)  # D's loss with the fakes in the real seat
         (gg,), (gd,) = grad(g, (f1,)), grad(d, (f2,))
+        g, d = g.detach(), d.detach()
         dv = abs(float(g) - float(d))
         dg = float((gg - gd).abs().max())
         worst = max(worst, dv, dg)

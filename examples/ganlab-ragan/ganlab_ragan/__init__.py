@@ -4,7 +4,8 @@ D learns whether real data is more realistic than the average fake, and G the
 reverse. Installing this package (``pip install ./examples/ganlab-ragan``)
 makes ``ganlab run --plugin ragan`` work: the entry point in group ``ganlab``
 is all ganlab needs. The loss is not separable in the real and fake scores,
-which ``ganlab verify`` reports as "not applicable" for pointwise checks.
+which ``ganlab verify`` reports as "not applicable" for pointwise checks;
+the relativistic claim it declares is checked instead.
 """
 
 from dataclasses import dataclass, field
@@ -45,3 +46,12 @@ def ganlab_d_loss(real_scores, fake_scores, options):
 def ganlab_g_loss(fake_scores, real_scores, options):
     scale = options[RaGANOptions].scale
     return scale * (_relativistic(fake_scores, real_scores, 1.0) + _relativistic(real_scores, fake_scores, 0.0))
+
+
+@hookimpl
+def ganlab_claims():
+    # G's loss is D's with real and fake swapped: `ganlab verify` checks it with several
+    # samples a side, where dropping a term or detaching the fake mean shows.
+    from ganlab.analysis import claims as C
+
+    return C.Relativistic(source="Jolicoeur-Martineau 2018, section 4")
