@@ -185,8 +185,8 @@ def ganlab_d_loss(
     """The discriminator's loss, to be minimised.
 
     ``real_scores`` and ``fake_scores`` are raw discriminator scores of shape
-    ``(batch,)`` for real and generated samples (the batches may differ in
-    size). Returns a scalar tensor (shape ``()``) that falls when real scores
+    ``(batch,)`` for real and generated samples, batches of equal length
+    (the trainer and ``ganlab verify`` always pass them so). Returns a scalar tensor (shape ``()``) that falls when real scores
     rise and fake scores fall. It must be a pure function of its arguments so
     that ``ganlab verify`` can study it. Single answer.
     """

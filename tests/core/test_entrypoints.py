@@ -98,7 +98,7 @@ def test_example_package_installs_and_runs_through_the_cli(tmp_path):
     assert listing.returncode == 0, listing.stderr
     ragan = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}["ragan"]
     assert ragan["source"] == "ganlab-ragan 0.1.0" and ragan["status"] == "ok"
-    assert ragan["hooks"] == ["ganlab_d_loss", "ganlab_g_loss", "ganlab_options"]
+    assert ragan["hooks"] == ["ganlab_claims", "ganlab_d_loss", "ganlab_g_loss", "ganlab_options"]
     trained = run("run", "--plugin", "ragan", "-o", "ragan.scale=2", "--steps", "2", "--batch-size", "8",
                   "-o", "mlp.g_hidden=16", "-o", "mlp.d_hidden=16", "--quiet", "--out", "r")
     assert trained.returncode == 0, trained.stderr

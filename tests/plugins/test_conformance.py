@@ -76,8 +76,8 @@ def test_non_separable_relativistic_loss_conforms():
     ragan = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ragan)
     results = assert_plugin_conforms(ragan, name="ragan")
-    # Its g_loss reads real scores, so the unequal-batch check applies to it too.
-    assert "g_loss.unequal_batches" in {r.check for r in results if r.passed}
+    # Its g_loss reads real scores, so the batch-size check applies to it too.
+    assert "g_loss.batch_sizes" in {r.check for r in results if r.passed}
 
 
 def test_subset_argument_implementations_conform():
@@ -176,11 +176,18 @@ def test_loss_undefined_at_batch_size_one_fails():
     assert "d_loss.batch_size_1" in failed(results)
 
 
-def test_loss_pairing_real_and_fake_samples_fails_unequal_batches():
+def test_elementwise_loss_conforms_since_batches_have_one_length():
     def paired(real_scores, fake_scores):
-        return (fake_scores - real_scores).mean()  # WGAN only when the batches have one size
+        return (fake_scores - real_scores).mean()  # WGAN written elementwise, as StudioGAN does
 
-    assert failed(check_plugin(plugin(ganlab_d_loss=paired), name="paired")) == {"d_loss.unequal_batches"}
+    assert failed(check_plugin(plugin(ganlab_d_loss=paired), name="paired")) == set()
+
+
+def test_loss_that_breaks_on_some_batch_length_fails_batch_sizes():
+    def fixed(real_scores, fake_scores):
+        return (real_scores.view(4, -1)[0] - fake_scores.mean()).mean()  # assumes a multiple of 4
+
+    assert "d_loss.batch_sizes" in failed(check_plugin(plugin(ganlab_d_loss=fixed), name="fixed"))
 
 
 def test_loss_mutating_its_inputs_fails_purity():
