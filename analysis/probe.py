@@ -77,9 +77,13 @@ class LossProbe:
                 pass
         from ganlab.regularizers import PenaltyBatch
 
+        try:
+            regs = self.regularizers()
+        except Exception:
+            regs = []
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            for reg in self.regularizers():
+            for reg in regs:
                 if not implements(reg, "penalty"):
                     continue
                 real, fake = torch.randn(4, 2, dtype=DTYPE), torch.randn(4, 2, dtype=DTYPE)

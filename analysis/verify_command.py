@@ -12,8 +12,9 @@ import sys
 
 EXIT_FAILED = 1
 DESCRIPTION = ("Check each theory claim (generic checks of every separable loss, optimal D, criterion at D*, "
-               "saturation, disjoint supports, WGAN-GP, R1, spectral norm, Dirac-GAN) against every built-in "
-               "and installed plugin, or only the ones named. Exits 1 if any claim fails.")
+               "saturation, disjoint supports, WGAN-GP, R1, per-sample penalties, relativistic losses, spectral norm, "
+               "Dirac-GAN) against every built-in and installed plugin, or only the ones named. Hooks are called as the "
+               "trainer calls them (docs/plugin-guide.md, 'How verify calls your loss'). Exits 1 if any claim fails.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
