@@ -27,7 +27,7 @@ FAMILY_MODULES = (
     "saturation",
     "disjoint",
     "dirac",
-    "relativistic",
+    "relativistic_g",
     "gradient_penalty_checks",
     "penalty_placement",
     "per_sample",

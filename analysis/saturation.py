@@ -11,6 +11,7 @@ lowers its loss by raising the score (higher = more real).
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from ganlab.analysis import claims as C
 from ganlab.analysis import solver
@@ -80,6 +81,12 @@ def check(probe: LossProbe) -> C.Result:
                     formula=claim.formula, source=claim.source, note="; ".join(notes), data=data)
 
 
+def _is_non_saturating_bce(row) -> bool:
+    """Whether the row's declared gradient is σ(l) - 1, the gradient of -log σ(l)."""
+    expected = row.data.get("expected")
+    return expected is not None and bool(np.allclose(expected, expit(row.data["logits"]) - 1, rtol=0, atol=1e-12))
+
+
 def plot(report, out):
     from ganlab.analysis import plots
 
@@ -88,11 +95,11 @@ def plot(report, out):
         return None
     plt = plots.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    bce = next((r for r in rows if r.plugin == "gan"), None)
-    if bce is not None:  # -log σ(l) is the gan plugin's non-saturating g_loss
+    bce = next((r for r in rows if r.status == C.PASS and _is_non_saturating_bce(r)), None)
+    if bce is not None:  # seed 000's figure, through the first plugin whose g_loss passed as -log σ(l)
         left.plot(bce.data["logits"], bce.data["loss"], color="C0")
         left.axvline(2, color="0.7", ls=":", lw=1)
-        left.set_title("sigmoid cross-entropy -log σ(l) (gan g_loss): flat beyond l ≈ 2")
+        left.set_title(f"sigmoid cross-entropy -log σ(l) ({bce.plugin} g_loss): flat beyond l ≈ 2")
     left.set_xlabel("logit l")
     left.set_ylabel("loss")
     for i, r in enumerate(rows):

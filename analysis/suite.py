@@ -21,27 +21,6 @@ from ganlab.analysis.families import Family, families
 from ganlab.analysis.probe import LossProbe
 from ganlab.errors import ConfigError, PluginError
 
-# Built-in variants checked by a plain `ganlab verify`: every option value
-# that changes a loss or a penalty. Both generator losses of gan; LSGAN's
-# paper coding, the Pearson one, one with c outside [a, b], and seed 000's
-# sigmoid; WGAN-GP's two- and one-sided penalties. γ = 2 for R1 keeps both
-# Dirac-GAN eigenvalues away from 0, so simulated gradient descent visibly
-# converges; γ = 10 (the default) is very stiff.
-VARIANTS: dict[str, list[dict[str, str]]] = {
-    "gan": [{}, {"generator_loss": "minimax"}],
-    "lsgan": [{}, {"preset": "pearson"}, {"a": "-0.5", "b": "2", "c": "0.25"}, {"sigmoid": "true"}],
-    "wgan-gp": [{}, {"one_sided": "true"}],
-    "r1": [{}, {"gamma": "2"}],
-    # Every f-divergence; the saddle generator for KL and JS. Pearson's D* = 2(r - 1) is finite
-    # but huge on Gaussian tails, and total variation's is at ±∞ (see generic_checks).
-    "fgan": [{"divergence": d} for d in ("kl", "reverse-kl", "pearson", "neyman", "hellinger", "jensen-shannon",
-                                          "total-variation")]
-            + [{"divergence": "kl", "generator_loss": "saddle"}, {"generator_loss": "saddle"}],
-    "dragan": [{}, {"noise": "normal"}, {"one_sided": "true"}],
-    "relativistic": [{"kind": k} for k in ("rsgan", "rasgan", "ralsgan", "rahinge")],
-    # decay 0.5: the ramp (1+t)/(10+t) passes β after 8 updates, so the cap min(β, ·) is checked too.
-    "ema": [{}, {"decay": "0.5"}, {"rampup": "false", "decay": "0.9"}],
-}
 LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}
 
 
@@ -86,7 +65,7 @@ def checkable(pm) -> list[str]:
 
 
 def probes_for(pm, name: str, options: dict[str, dict[str, Any]] | None = None) -> list[LossProbe]:
-    """One probe per variant of ``name``: the given options, else the built-in variants.
+    """One probe per variant of ``name``: the given options, else the variants the plugin declares.
 
     Each probe gets only the options of plugins active in its own selection
     (``-o r1.gamma=2`` reaches the r1 probe, not the gan one).
@@ -97,11 +76,25 @@ def probes_for(pm, name: str, options: dict[str, dict[str, Any]] | None = None) 
     extra = {k: v for k, v in options.items() if k != name and k in active}
     if given is not None:
         return [LossProbe(pm, [name], {**extra, name: given})]
-    # Built-in variants are the suite's choice, not the user's: their option
+    # Declared variants are the plugin's choice, not the user's: their option
     # warnings (e.g. lsgan.sigmoid's unreachable targets) would only be noise.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return [LossProbe(pm, [name], {**extra, **({name: v} if v else {})}) for v in VARIANTS.get(name, [{}])]
+        return [LossProbe(pm, [name], {**extra, **({name: v} if v else {})}) for v in variants(pm, name)]
+
+
+def variants(pm, name: str) -> list[dict[str, str]]:
+    """The option settings ``name`` asks verify to check (hook ``ganlab_verify_variants``), else its defaults."""
+    if "ganlab_verify_variants" not in pm.info(name).hooks:
+        return [{}]
+    others = set(pm.get_plugins()) - {pm.get_plugin(name)}
+    answers = [a for a in pm.subset_hook_caller("ganlab_verify_variants", others)() if a is not None]
+    found = [v for answer in answers for v in answer]
+    bad = [v for v in found if not (isinstance(v, dict) and all(isinstance(k, str) for k in v))]
+    if bad:
+        raise PluginError(f"plugin {name!r}: ganlab_verify_variants must return a list of option mappings "
+                          f"such as [{{}}, {{'key': 'value'}}]; got {bad[0]!r}")
+    return [{k: str(x) for k, x in v.items()} for v in found] or [{}]
 
 
 def check_plugin(pm, name: str, options: dict[str, dict[str, Any]] | None = None) -> list[C.Result]:

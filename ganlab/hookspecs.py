@@ -259,6 +259,19 @@ def ganlab_claims(options: Options) -> Any | list[Any] | None:
     """
 
 
+@hookspec
+def ganlab_verify_variants() -> list[Mapping[str, str]] | None:
+    """Name the option settings of this plugin that ``ganlab verify`` checks by default.
+
+    Returns a list of option mappings, each ``{key: value}`` as ``-o
+    PLUGIN.KEY=VALUE`` would give them (values are strings), or ``None``;
+    ``{}`` is the defaults. Without this hook, or with ``-o`` for the plugin,
+    verify checks the given options only. List every setting that changes a
+    loss or a penalty (a second generator loss, another label coding), so a
+    plain ``ganlab verify`` covers them. Only the plugin's own answer is used.
+    """
+
+
 # --- evaluation --------------------------------------------------------------
 
 

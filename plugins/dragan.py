@@ -119,3 +119,9 @@ def ganlab_claims(options):
     o = options[DRAGANOptions]
     return [C.GradientPenalty(weight=o.weight, one_sided=o.one_sided, source="Kodali et al. 2017, section 4",
                               around="real")]
+
+
+@hookimpl
+def ganlab_verify_variants():
+    # Both noise kinds, and the one-sided penalty.
+    return [{}, {"noise": "normal"}, {"one_sided": "true"}]

@@ -105,3 +105,9 @@ def ganlab_claims(options):
 
     o = options[EMAOptions]
     return [C.WeightAverage(decay=o.decay, rampup=o.rampup)]
+
+
+@hookimpl
+def ganlab_verify_variants():
+    # decay 0.5: the ramp (1+t)/(10+t) passes β after 8 updates, so the cap min(β, ·) is checked too.
+    return [{}, {"decay": "0.5"}, {"rampup": "false", "decay": "0.9"}]

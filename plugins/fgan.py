@@ -183,3 +183,11 @@ def ganlab_claims(options):
     claims.append(C.DiracEigenvalues((1j * w, -1j * w), f"±i·sqrt(g_f'(0)·(f*∘g_f)'(0)) = ±{w:.4g}i",
                                      "Mescheder et al. 2018, section 2 (linearisation)", f_prime_0=w))
     return claims
+
+
+@hookimpl
+def ganlab_verify_variants():
+    # Every f-divergence, and the saddle generator for KL and JS. Pearson's D* = 2(r - 1) is finite
+    # but huge on Gaussian tails, and total variation's is at ±∞ (see analysis/generic_checks.py).
+    return [{"divergence": d} for d in ("kl", "reverse-kl", "pearson", "neyman", "hellinger", "jensen-shannon",
+                                          "total-variation")] + [{"divergence": "kl", "generator_loss": "saddle"}, {"generator_loss": "saddle"}]

@@ -81,3 +81,9 @@ def ganlab_claims(options):
                                           "∂/∂l -log σ(l) = σ(l) - 1 → -1 as l → -∞",
                                           "Goodfellow et al. 2014, section 3"))
     return claims
+
+
+@hookimpl
+def ganlab_verify_variants():
+    # Both generator losses: each has its own gradient and saturation claim.
+    return [{}, {"generator_loss": "minimax"}]

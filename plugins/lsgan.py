@@ -136,3 +136,10 @@ def ganlab_claims(options):
             f"{mao}, Thm 1 (seed 000)", minimum_at_equal=True,
         ))
     return claims
+
+
+@hookimpl
+def ganlab_verify_variants():
+    # The paper's coding, the Pearson one, one with c outside [a, b], and seed 000's sigmoid:
+    # each changes D* or the criterion.
+    return [{}, {"preset": "pearson"}, {"a": "-0.5", "b": "2", "c": "0.25"}, {"sigmoid": "true"}]

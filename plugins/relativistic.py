@@ -108,3 +108,8 @@ def ganlab_claims(options):
                                "Jolicoeur-Martineau 2019, eq. 1-2 and section 4",
                                f_prime_0=w)]
 
+
+@hookimpl
+def ganlab_verify_variants():
+    # Every kind.
+    return [{"kind": k} for k in ("rsgan", "rasgan", "ralsgan", "rahinge")]

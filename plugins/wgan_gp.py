@@ -199,3 +199,9 @@ def ganlab_claims(options):
                            "Mescheder et al. 2018, section 2.2", f_prime_0=1.0),
         C.GradientPenalty(weight=opts.weight, one_sided=opts.one_sided),
     ]
+
+
+@hookimpl
+def ganlab_verify_variants():
+    # Two- and one-sided penalties.
+    return [{}, {"one_sided": "true"}]

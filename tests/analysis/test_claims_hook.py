@@ -55,3 +55,38 @@ def test_a_wrong_declaration_fails(fresh_pm, helpers):
 def test_every_builtin_loss_declares_its_claims(fresh_pm):
     for name in ("gan", "lsgan", "wgan", "hinge", "wgan-gp"):
         assert LossProbe(fresh_pm, [name]).declarations(), name
+
+
+def test_a_plugin_declares_the_variants_verify_checks(fresh_pm, helpers):
+    from dataclasses import dataclass
+
+    from ganlab.analysis.suite import verify
+
+    @dataclass
+    class Opts:
+        scale: float = 1.0
+
+    def d_loss(real_scores, fake_scores, options):
+        s = options[Opts].scale
+        return s * (F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean())
+
+    fresh_pm.add_plugin(helpers.plugin(ganlab_options=lambda: Opts, ganlab_d_loss=d_loss,
+                                       ganlab_verify_variants=lambda: [{}, {"scale": "2"}]), "scaled", source="test")
+    labels = {r.plugin for r in verify(fresh_pm, ["scaled"]).results}
+    assert {"scaled", "scaled[scale=2]"} <= labels
+    # -o replaces the declared variants
+    labels = {r.plugin for r in verify(fresh_pm, ["scaled"], {"scaled": {"scale": "3"}}).results}
+    assert labels == {"scaled[scale=3]"}
+
+
+def test_malformed_variants_are_a_plugin_error(fresh_pm, helpers):
+    import pytest
+
+    from ganlab.analysis.suite import verify
+    from ganlab.errors import PluginError
+
+    fresh_pm.add_plugin(helpers.plugin(ganlab_d_loss=lambda real_scores, fake_scores: fake_scores.mean()
+                                       - real_scores.mean(), ganlab_verify_variants=lambda: ["scale=2"]),
+                        "bad-variants", source="test")
+    with pytest.raises(PluginError, match="list of option mappings"):
+        verify(fresh_pm, ["bad-variants"])

@@ -67,4 +67,4 @@ def check(probe: LossProbe) -> C.Result:
                     f"{tol:.2g}(1+|L|)", note="; ".join(problems[:2] + problems[-1:] if len(problems) > 2 else problems))
 
 
-FAMILY = Family("relativistic", (SWAP,), check, lambda probe: bool(probe.declarations(C.Relativistic)))
+FAMILY = Family("relativistic-g", (SWAP,), check, lambda probe: bool(probe.declarations(C.Relativistic)))
