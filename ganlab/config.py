@@ -289,6 +289,21 @@ def _toml_key(key: str) -> str:
     return key if _BARE_KEY.match(key) else _toml_value(key)
 
 
+def options_read_back(selection, values: dict[str, dict[str, Any]] | None = None) -> tuple[dict, dict]:
+    """(resolved options, the same options written as config.toml writes them and resolved again).
+
+    A recorded run must read back to the run it records: ``--resume``,
+    ``ganlab eval`` and ``--config RUN/config.toml`` all resolve the recorded
+    values again. The two dictionaries must be equal; a preset recorded beside
+    the values it implies, say, must not read back as "both given".
+    """
+    first = selection.build_options(values).as_dict()
+    text = "\n".join(line for plugin, table in first.items()
+                     for line in ["", *_toml_table(f"options.{_toml_key(plugin)}", table)])
+    recorded = tomllib.loads(text).get("options", {})
+    return first, selection.build_options(recorded).as_dict()
+
+
 def dump_run_config(
     plugins: list[str], train: TrainConfig, options: dict[str, dict[str, Any]], record: dict[str, Any]
 ) -> str:

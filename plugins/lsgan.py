@@ -35,8 +35,12 @@ class LSGANOptions:
 
     def __post_init__(self):
         if self.preset != "none":
-            if (self.a, self.b, self.c) != (0.0, 1.0, 1.0):
-                raise ValueError("give either preset or a, b, c, not both")
+            # a, b, c conflict with the preset only when moved off their defaults to other
+            # values: a recorded config.toml holds the preset beside the a, b, c it implies.
+            given = (self.a, self.b, self.c)
+            if given not in ((0.0, 1.0, 1.0), PRESETS[self.preset]):
+                raise ValueError(f"preset={self.preset} sets a, b, c = {PRESETS[self.preset]}, but a, b, c = "
+                                 f"{given} were also given; give either the preset or a, b, c")
             self.a, self.b, self.c = PRESETS[self.preset]
         if self.a == self.b:
             raise ValueError(f"a and b must differ (a = b = {self.a} gives D nothing to learn)")

@@ -9,7 +9,7 @@ from ganlab.testing.losses import check_d_loss, check_g_loss
 from ganlab.testing.models import check_models
 from ganlab.testing.registration import default_name, register
 from ganlab.testing.regularizers import check_regularizers
-from ganlab.testing.results import CheckResult, Results
+from ganlab.testing.results import CheckFailed, CheckResult, Results
 from ganlab.testing.training import TrainContext, check_training
 
 
@@ -52,6 +52,24 @@ def check_plugin(
 
     if not results.run("register", select):
         return results.items
+
+    if info.options_cls is not None:
+        def read_back() -> None:
+            from ganlab.config import options_read_back
+
+            given = {k: dict(v) for k, v in (options or {}).items() if k in selection.active}
+            first, again = options_read_back(selection, given)
+            changed = {k: (first[name].get(k), v) for k, v in again.get(name, {}).items()
+                       if first[name].get(k) != v}
+            if changed:
+                raise CheckFailed(
+                    f"the options as config.toml records them read back differently ({changed}): "
+                    "--resume and --config would run something else; derive values in __post_init__ "
+                    "so that the recorded, resolved values read back unchanged")
+
+        results.run("options.read_back", read_back)
+    else:
+        results.skip("options", "the plugin declares no options")
 
     hooks = set(info.hooks)
     # One group of checks per hook the plugin implements; the others are reported as skipped.

@@ -353,3 +353,27 @@ def test_torch_s_own_averages_pass():
                   lambda g: AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)):
         results = check_plugin(plugin(ganlab_generator_average=lambda generator: build(generator)), name="swa")
         assert "average.follows" in {r.check for r in results if r.passed}, [str(r) for r in results]
+
+
+def test_options_that_do_not_read_back_fail_the_kit():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Opts:
+        scale: float = 1.0
+        preset: str = "none"
+
+        def __post_init__(self):
+            if self.preset == "double":
+                if self.scale != 1.0:  # refuses the derived value a recorded config holds
+                    raise ValueError("give either preset or scale")
+                self.scale = 2.0
+
+    def d_loss(real_scores, fake_scores, options):
+        return options[Opts].scale * (fake_scores.mean() - real_scores.mean())
+
+    results = check_plugin(plugin(ganlab_options=lambda: Opts, ganlab_d_loss=d_loss), name="presetted",
+                           options={"presetted": {"preset": "double"}})
+    assert "options.read_back" in failed(results)
+    assert "options.read_back" not in failed(check_plugin(plugin(ganlab_options=lambda: Opts, ganlab_d_loss=d_loss),
+                                                          name="presetted"))
