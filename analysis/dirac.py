@@ -325,13 +325,16 @@ def plot(report, out):
     for i, r in enumerate(eigs):
         e = np.asarray(r.data["eigenvalues"], dtype=complex)
         if np.all(np.isfinite(e)):
-            ax.plot(e.real, e.imag, "o", color=f"C{i % 10}", ms=4, label=r.plugin)
+            st = plots.style(i)
+            ax.plot(e.real, e.imag, st["marker"], color=st["color"], ms=5, ls="none", label=r.plugin)
     ax.axvline(0, color="0.7", lw=0.5)
     ax.axhline(0, color="0.7", lw=0.5)
     ax.set_xlabel("Re λ (negative: locally convergent)")
     ax.set_ylabel("Im λ")
     ax.set_title("Dirac-GAN Jacobian eigenvalues at (0, 0)")
-    ax.legend(fontsize=6, ncol=3)
+    # Re λ runs from -γ (R1, γ = 10) to 0, where most losses sit: symmetric log keeps both readable.
+    ax.set_xscale("symlog", linthresh=0.1)
+    ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return plots.save(fig, out / "dirac.png")
 
 

@@ -119,20 +119,23 @@ def plot(report, out):
     if not rows:
         return None
     plt = plots.pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(11, 5))
     for i, r in enumerate(rows):
-        color = f"C{i % 10}"
+        st = plots.style(i)
         ratios = np.asarray(r.data["ratios"])
         if "t_expected" in r.data:
-            ax.plot(ratios, r.data["t_expected"], color=color, lw=1, label=f"{r.plugin}: {r.expected}")
-        ax.plot(ratios, r.data["t_numeric"], "o", ms=3, color=color,
-                label=None if "t_expected" in r.data else f"{r.plugin} (numerical)")
+            ax.plot(ratios, r.data["t_expected"], color=st["color"], ls=st["linestyle"], lw=1)
+        ax.plot(ratios, r.data["t_numeric"], st["marker"], ms=3, color=st["color"], ls=st["linestyle"] if
+                "t_expected" in r.data else "none", lw=1,
+                label=f"{r.plugin}: {r.expected}" if "t_expected" in r.data else f"{r.plugin} (numerical)")
     ax.set_xscale("log")
+    # t* spans ±1 (LSGAN) to 2·10³ (Pearson χ²): a symmetric log scale keeps every curve readable.
+    ax.set_yscale("symlog", linthresh=1.0)
     ax.set_xlabel("density ratio r = p_d / p_g")
-    ax.set_ylabel("optimal raw score t*")
-    ax.set_title("Optimal discriminator: numerical minimiser (dots) vs closed form (lines)")
+    ax.set_ylabel("optimal raw score t* (symmetric log scale)")
+    ax.set_title("Optimal discriminator: numerical minimiser (markers) vs closed form (lines)")
     ax.axhline(0, color="0.8", lw=0.5)
-    ax.legend(fontsize=6, loc="upper left")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return plots.save(fig, out / "optimal_d.png")
 
 

@@ -35,6 +35,20 @@ def pyplot():
     return plt
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+LINES = ("-", "--", ":", "-.")
+
+
+def style(i: int) -> dict:
+    """A colour, marker and line style for series i, distinct for every i below 20·7: a legend of
+    dozens of entries tells each line apart (colour alone repeats after 10 or 20)."""
+    import matplotlib
+
+    colour = matplotlib.colormaps["tab20"](i % 20)
+    return {"color": colour, "marker": MARKERS[(i // 20 + i) % len(MARKERS)],
+            "linestyle": LINES[(i // 20 + i // 5) % len(LINES)]}
+
+
 def rows(report, claim: str, key: str) -> list[C.Result]:
     return [r for r in report.results if r.claim == claim and key in r.data]
 

@@ -48,7 +48,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata={"help": "where to train"})
     data: str = field(default="mnist", metadata={"help": "dataset name or image folder"})
     data_root: str = field(default="", metadata={"help": "download cache for torchvision datasets"})
-    image_size: int = field(default=0, metadata={"help": "resize images to this side (0: native)"})
+    image_size: int = field(
+        default=0, metadata={"help": "resize images to this side (0: native for built-in data, 64 for image folders)"}
+    )
     sample_every: int = field(default=500, metadata={"help": "steps between sample grids"})
     checkpoint_every: int = field(default=1000, metadata={"help": "steps between checkpoints"})
     keep_every: int = field(default=0, metadata={

@@ -22,9 +22,11 @@ import torch
 from ganlab.artifacts import plot_losses, save_image_grid, save_scatter
 from ganlab.checkpoint import (CHECKPOINT_NAME, append_line, keep_checkpoint, kept_path, load_checkpoint,
                                save_checkpoint, write_text_atomic)
+from ganlab.cpu_load import warn_about_cpu
 from ganlab.datasets import Batcher
 from ganlab.distributed import World, any_rank, mean_over_ranks, wrap
 from ganlab.errors import CheckpointError, GanlabError, PluginError, TrainingDiverged
+from ganlab.estimate import Estimate
 from ganlab.manager import guarded
 from ganlab.precision import Precision
 from ganlab.regularizers import PenaltyBatch, Regularizer
@@ -50,6 +52,8 @@ class Trainer:
         self.selection, self.hook = setup.selection, setup.selection.hook
         self.opt_g, self.opt_d = build_optimizers(setup)
         self.precision = Precision(t.precision, self.device)
+        if world.is_main:
+            warn_about_cpu(t, self.device)
         if self.device.type == "cuda":  # tensor cores want NHWC; a no-op for MLPs
             for module in (self.G, self.D):
                 if any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in module.modules()):
@@ -435,12 +439,16 @@ class Trainer:
         self._t0 = time.perf_counter()
         main = self.world.is_main  # only rank 0 writes the run folder
         bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet or not main, unit="step", dynamic_ncols=True)
+        estimate = Estimate(self.step, t.steps)
         status = "failed"
         try:
             with self._stop_signals():
                 while self.step < t.steps and not self._stopping():
                     record = self.advance()
                     bar.update(1)
+                    said = estimate.update(self.step, time.perf_counter()) if main else None
+                    if said:
+                        (self.log if self.quiet else bar.write)(said)
                     if record is not None and main:
                         append_line(self.metrics_path, strict_json(record))
                         self._show(bar, record)

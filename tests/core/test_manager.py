@@ -28,7 +28,8 @@ def test_factory_builds_independent_managers():
 
 
 def test_builtins_registered_with_hooks(pm):
-    assert pm.info("lsgan").hooks == ["ganlab_claims", "ganlab_d_loss", "ganlab_g_loss", "ganlab_options"]
+    assert pm.info("lsgan").hooks == ["ganlab_claims", "ganlab_d_loss", "ganlab_g_loss", "ganlab_options",
+                                      "ganlab_verify_variants"]
     assert pm.info("lsgan").source == "built-in"
     assert "ganlab_generator" in pm.info("mlp").hooks
 
