@@ -60,6 +60,16 @@ class Regularizer:
         """State the regularizer carries between steps (moving averages, say); saved in checkpoints."""
         return {}
 
+    def state_spec(self) -> dict:
+        """What :meth:`state_dict` holds, key by key: ``{"k": Expect(low=0, high=1)}``.
+
+        Values are :class:`ganlab.state_schema.Expect`. Before a run resumes,
+        the host checks the checkpoint's copy of the state against it and
+        refuses a damaged one with the plugin and key named. Without a spec
+        only the keys are checked.
+        """
+        return {}
+
     def load_state_dict(self, state: dict) -> None:
         return None
 

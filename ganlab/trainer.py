@@ -253,6 +253,11 @@ class Trainer:
         if state["data"] != self._data_identity():
             raise CheckpointError(f"the checkpoint was trained on {state['data']}, but this run loads "
                                   f"{self._data_identity()}; point --data-root (or the data path) at the run's data")
+        problems = self._content_problems(state)
+        if problems:
+            raise CheckpointError(f"checkpoint {self.run_dir / CHECKPOINT_NAME} is damaged: {'; '.join(problems[:4])}"
+                                  + (f" (and {len(problems) - 4} more)" if len(problems) > 4 else "")
+                                  + "; restore it from a backup or start a new run")
         try:
             self.G.load_state_dict(state["generator"])
             self.D.load_state_dict(state["discriminator"])
@@ -287,6 +292,23 @@ class Trainer:
                           f"uninterrupted run", UserWarning, stacklevel=2)
             self.noise.manual_seed(self.train.seed + 1 + self.step)
             self.batcher.reseed(self.train.seed + self.step)
+
+    def _content_problems(self, state: dict[str, Any]) -> list[str]:
+        """Everything inside the checkpoint against this run, before any of it is restored."""
+        from ganlab import checkpoint_contents as cc
+
+        problems = [*cc.module_problems(state["generator"], self.G, "generator"),
+                    *cc.module_problems(state["discriminator"], self.D, "discriminator")]
+        if self.G_avg is not None:
+            saved = state.get("generator_average")
+            problems += (["generator_average is missing: this run keeps an average of G's weights"] if saved is None
+                         else cc.module_problems(saved, self.G_avg, "generator_average"))
+        problems += cc.batcher_problems(state["batcher"], len(self.batcher.data))
+        problems += cc.scaler_problems(state.get("scalers") or {}, list(self.precision.scalers))
+        saved = state.get("regularizers")
+        problems += cc.regularizer_problems({} if saved is None else saved, self.setup.regularizers,
+                                            self.setup.owners)
+        return problems
 
     def resume(self) -> None:
         self.restore()

@@ -41,6 +41,7 @@ from torch import nn
 from ganlab import hookimpl
 from ganlab.errors import PluginError
 from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab.state_schema import Expect
 
 
 @dataclass
@@ -154,6 +155,9 @@ class EquilibriumControl(Regularizer):
 
     def state_dict(self) -> dict:
         return {"k": torch.as_tensor(self.k).detach().clone()}
+
+    def state_spec(self) -> dict:
+        return {"k": Expect(low=0.0, high=1.0)}  # k is clipped to [0, 1] at every step
 
     def load_state_dict(self, state: dict) -> None:
         if "k" in state:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from ganlab import hookimpl
 from ganlab.checks import require_finite_nonnegative
 from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab.state_schema import Expect
 
 
 @dataclass
@@ -84,6 +85,10 @@ class LeCamPenalty(Regularizer):
         if self.anchor_real is None:
             return {}
         return {"anchor_real": self.anchor_real, "anchor_fake": self.anchor_fake}
+
+    def state_spec(self) -> dict:
+        # The anchors exist from the first D update on, and every checkpoint comes after one.
+        return {"anchor_real": Expect(), "anchor_fake": Expect()}
 
     def load_state_dict(self, state: dict) -> None:
         if state:
