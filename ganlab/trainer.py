@@ -263,9 +263,7 @@ class Trainer:
             self.D.load_state_dict(state["discriminator"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
-            if self.G_avg is not None:
-                if state.get("generator_average") is None:
-                    raise CheckpointError("the checkpoint has no average of G's weights, but this run keeps one")
+            if self.G_avg is not None:  # present: _content_problems checked it
                 self.G_avg.load_state_dict(state["generator_average"])
             torch.set_rng_state(state["rng_torch"])
             same_device = state["device"] == self.device.type
@@ -301,7 +299,7 @@ class Trainer:
                     *cc.module_problems(state["discriminator"], self.D, "discriminator")]
         if self.G_avg is not None:
             saved = state.get("generator_average")
-            problems += (["generator_average is missing: this run keeps an average of G's weights"] if saved is None
+            problems += (["the checkpoint has no average of G's weights, but this run keeps one"] if saved is None
                          else cc.module_problems(saved, self.G_avg, "generator_average"))
         problems += cc.batcher_problems(state["batcher"], len(self.batcher.data))
         problems += cc.scaler_problems(state.get("scalers") or {}, list(self.precision.scalers))

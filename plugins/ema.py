@@ -85,7 +85,10 @@ class ExponentialAverage(nn.Module):
         return {"updates": self.updates}
 
     def set_extra_state(self, state: dict) -> None:
-        self.updates = int(state["updates"])
+        updates = state.get("updates") if isinstance(state, dict) else None
+        if isinstance(updates, bool) or not isinstance(updates, int) or updates < 0:
+            raise ValueError(f"ema: the average's update count is {updates!r}, expected an integer >= 0")
+        self.updates = updates
 
 
 @hookimpl
