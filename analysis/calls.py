@@ -44,17 +44,12 @@ class Precision:
     why: list[str] = field(default_factory=list)
     # Set while a check is re-run at float64 tolerances to see whether a verdict depends on them.
     forced: torch.dtype | None = None
-    # Calls that raised in float64 once go straight to float32 after that.
+    # Calls that raised in float64 once: they go straight to float32 after that.
     sticky: set[str] = field(default_factory=set)
 
     @property
     def eps(self) -> float:
         return float(torch.finfo(self.forced or self.dtype).eps)
-
-    @property
-    def rel(self) -> float:
-        """How much coarser than float64 the code computed: tolerances stated for float64 scale by it."""
-        return self.eps / EPS64
 
     def tol(self, tol64: float, ulps: float = 4096) -> float:
         """A tolerance stated for float64, at this precision.
@@ -149,35 +144,32 @@ def call(fn: Callable[..., Any], what: str, precision: Precision, cast: Callable
     """``fn(**kwargs)`` in float64, else in float32 as the trainer calls it; the result in float64.
 
     ``cast(value, dtype)`` converts one argument (tensors, or a PenaltyBatch).
+    A call that raised in float64 once goes straight to float32 after that.
     """
-    watch = _Watch(_given(kwargs))
-    try:
-        if what in precision.sticky:
-            raise _Sticky()
-        with watch:
-            out = fn(**kwargs)
-    except Exception as first:
-        low = {k: cast(v, FALLBACK) for k, v in kwargs.items()}
-        watch = _Watch(_given(low))
+    if what not in precision.sticky:
         try:
-            with watch:
-                out = fn(**low)
-        except Exception as second:
-            raise ProbeError(f"{what} raised {type(second).__name__}: {second} — called with {describe_args(kwargs)} "
-                             f"(and again in float32); at {raising_line(second)}") from second
-        if not isinstance(first, _Sticky):
+            return _watched(fn, what, precision, kwargs)
+        except Exception as first:
             precision.sticky.add(what)
             precision.saw(FALLBACK, f"{what} raised in float64 ({type(first).__name__}: {_short(first)}), "
                                     f"so it was called in float32, as the trainer calls it")
+    try:
+        return _watched(fn, what, precision, {k: cast(v, FALLBACK) for k, v in kwargs.items()})
+    except Exception as second:
+        raise ProbeError(f"{what} raised {type(second).__name__}: {second} — called with {describe_args(kwargs)} "
+                         f"(and again in float32); at {raising_line(second)}") from second
+
+
+def _watched(fn: Callable[..., Any], what: str, precision: Precision, kwargs: dict[str, Any]) -> Any:
+    """``fn(**kwargs)`` under :class:`_Watch`; coarser dtypes it used go into ``precision``; the result in float64."""
+    watch = _Watch(_given(kwargs))
+    with watch:
+        out = fn(**kwargs)
     for dtype, func in watch.low.items():
         precision.saw(dtype, f"{what} computes in {str(dtype).replace('torch.', '')} ({func})")
     if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != DTYPE:
         out = out.to(DTYPE)
     return out
-
-
-class _Sticky(Exception):
-    pass
 
 
 def _short(exc: BaseException) -> str:

@@ -41,7 +41,7 @@ class LossProbe:
         self.own_label = describe(self.names, self.values)  # for claims about the plugin itself
         # Answers that depend only on the hooks (separability, ...), computed once by the solver.
         self.cache: dict[str, Any] = {}
-        # The dtype the plugin's code computed in (float32 labels, say): tolerances scale by precision.rel.
+        # The dtype the plugin's code computed in (float32 labels, say): tolerances scale with precision.tol.
         self.precision = Precision()
 
     # -- raw hook calls -------------------------------------------------------
