@@ -18,7 +18,6 @@ gradient with respect to every fake score.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ganlab.analysis import claims as C
 from ganlab.analysis.families import Family

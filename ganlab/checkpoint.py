@@ -8,6 +8,7 @@ file it would have replaced is left as it was.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -17,27 +18,11 @@ from typing import Any
 import torch
 
 from ganlab.errors import CheckpointError, GanlabError
+from ganlab.runfolder import CHECKPOINT, CHECKPOINT_CONTENTS, RunFolder
 
 FORMAT = "ganlab-checkpoint-1"
-CHECKPOINT_NAME = "checkpoint.pt"
-KEPT_DIR = "checkpoints"  # earlier checkpoints kept with --keep-every
-
-# What every checkpoint holds, by type; None allowed where the tuple says so.
-SCHEMA: dict[str, tuple[type, ...]] = {
-    "step": (int,),
-    "plugins": (list,),
-    "data": (dict,),
-    "device": (str,),
-    "generator": (dict,),
-    "discriminator": (dict,),
-    "opt_g": (dict,),
-    "opt_d": (dict,),
-    "rng_torch": (torch.Tensor,),
-    "rng_cuda": (torch.Tensor, type(None)),
-    "rng_noise": (torch.Tensor,),
-    "batcher": (dict,),
-    "wall_time": (float, int),
-}
+_TYPES = {"int": int, "float": float, "str": str, "list": list, "dict": dict, "tensor": torch.Tensor,
+          "none": type(None)}
 
 
 class RunWriteError(GanlabError):
@@ -48,11 +33,11 @@ def _write_error(path: Path, exc: OSError) -> RunWriteError:
     why = f"cannot write {path}: {exc.strerror or exc}. "
     fix = "Free space (or raise the file-size limit), then "
     # The run folder: the file's own, or the one above (samples/).
-    run_dir = next((d for d in (path.parent, path.parent.parent) if (d / CHECKPOINT_NAME).is_file()), None)
+    run_dir = next((d for d in (path.parent, path.parent.parent) if RunFolder(d).checkpoint.is_file()), None)
     if run_dir is not None:
-        kept = "The previous checkpoint is intact. " if path.name == CHECKPOINT_NAME else ""
+        kept = "The previous checkpoint is intact. " if path.name == CHECKPOINT else ""
         return RunWriteError(f"{why}{kept}{fix}continue with --resume {run_dir}")
-    if path.name == CHECKPOINT_NAME:  # never claim a checkpoint that was not written
+    if path.name == CHECKPOINT:  # never claim a checkpoint that was not written
         return RunWriteError(f"{why}No checkpoint was written yet, so there is nothing to resume. "
                              f"{fix}start the run again")
     return RunWriteError(f"{why}{fix}try again")
@@ -101,6 +86,20 @@ def append_line(path: Path, line: str) -> None:
         raise _write_error(Path(path), exc) from None
 
 
+def drop_rows_after(path: Path, step: int) -> None:
+    """Keep a JSONL log's rows up to ``step`` (later ones will be written again) and drop a torn line."""
+    if Path(path).is_file():
+        kept = [line for line in Path(path).read_text().splitlines() if _row_step(line) <= step]
+        write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def _row_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # unreadable: dropped
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     # Serialized in memory first: torch.save's zip writer turns a failed write (a full disk, a
     # file-size limit) into a RuntimeError without the OSError, so writing the bytes ourselves
@@ -113,29 +112,14 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     write_atomic(path, write)
 
 
-def kept_path(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / KEPT_DIR / f"step_{step:06d}.pt"
-
-
-def kept_steps(run_dir: Path) -> list[int]:
-    """The steps of a run's kept checkpoints, ascending."""
-    steps = []
-    for path in (Path(run_dir) / KEPT_DIR).glob("step_*.pt"):
-        digits = path.stem.removeprefix("step_")
-        # Only the names keep_checkpoint writes: a hand-named step_1.pt could not be found by its step.
-        if digits.isdigit() and path.name == kept_path(run_dir, int(digits)).name:
-            steps.append(int(digits))
-    return sorted(steps)
-
-
-def keep_checkpoint(run_dir: Path, step: int) -> Path:
+def keep_checkpoint(folder: RunFolder, step: int) -> Path:
     """Keep the run's current checkpoint as ``checkpoints/step_XXXXXX.pt``.
 
     A hard link costs no space or time, and survives the next checkpoint, which
     replaces ``checkpoint.pt`` by renaming a new file over it; where links are
     not supported the bytes are copied. Either way the kept file appears whole.
     """
-    source, target = Path(run_dir) / CHECKPOINT_NAME, kept_path(run_dir, step)
+    source, target = folder.checkpoint, folder.kept(step)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         target.parent.mkdir(exist_ok=True)
@@ -169,9 +153,10 @@ def load_checkpoint(path: Path, map_location: torch.device | str = "cpu") -> dic
 
 
 def check_schema(state: dict[str, Any], path: Path) -> None:
-    missing = [key for key in SCHEMA if key not in state]
-    wrong = [f"{key} is {type(state[key]).__name__}" for key, types in SCHEMA.items()
-             if key in state and (not isinstance(state[key], types) or isinstance(state[key], bool))]
+    """Every key of :data:`ganlab.runfolder.CHECKPOINT_CONTENTS` there (but those added later) and of its kinds."""
+    missing = [e.key for e in CHECKPOINT_CONTENTS if e.key not in state and not e.added_later]
+    wrong = [f"{e.key} is {type(state[e.key]).__name__}" for e in CHECKPOINT_CONTENTS if e.key in state and
+             (not isinstance(state[e.key], tuple(_TYPES[k] for k in e.kinds)) or isinstance(state[e.key], bool))]
     if not missing and not wrong and state["step"] < 0:
         wrong.append(f"step is {state['step']}")
     if missing or wrong:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ganlab.errors import ConfigError, PluginError
-from ganlab.options import Options, option_fields, parse_value
+from ganlab.options import Options, option_fields, parse_value, resolve_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganlab.manager import Selection
@@ -141,24 +141,6 @@ class RunRequest:
         )
 
 
-def parse_override(text: str) -> tuple[str, str, str]:
-    """Split ``PLUGIN.KEY=VALUE``."""
-    key, sep, value = text.partition("=")
-    plugin, dot, name = key.strip().partition(".")
-    if not sep or not dot or not plugin or not name:
-        raise ConfigError(f"bad -o {text!r}: expected PLUGIN.KEY=VALUE")
-    return plugin, name, value.strip()
-
-
-def parse_overrides(texts: list[str]) -> dict[str, dict[str, str]]:
-    """``-o`` values grouped by plugin; a key given twice takes its last value, as flags do."""
-    options: dict[str, dict[str, str]] = {}
-    for text in texts:
-        plugin, key, value = parse_override(text)
-        options.setdefault(plugin, {})[key] = value
-    return options
-
-
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     """A TOML file's tables; a missing, unreadable or malformed file is one clear error."""
     try:
@@ -244,7 +226,7 @@ def _merge_suggestions(suggestions, settled: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_config(selection: Selection, request: RunRequest) -> RunConfig:
     """The one path from a request to a frozen, typed configuration."""
-    options = selection.build_options(request.options)
+    options = resolve_options(selection, request.options)
     suggestions = [(p, v) for p, v in selection.call_each("ganlab_train_defaults", options=options) if v]
     train = resolve_train(request, suggestions)
     return RunConfig(tuple(selection.selected), tuple(selection.active), train, options)
@@ -299,11 +281,11 @@ def options_read_back(selection, values: dict[str, dict[str, Any]] | None = None
     values again. The two dictionaries must be equal; a preset recorded beside
     the values it implies, say, must not read back as "both given".
     """
-    first = selection.build_options(values).as_dict()
+    first = resolve_options(selection, values).as_dict()
     text = "\n".join(line for plugin, table in first.items()
                      for line in ["", *_toml_table(f"options.{_toml_key(plugin)}", table)])
     recorded = tomllib.loads(text).get("options", {})
-    return first, selection.build_options(recorded).as_dict()
+    return first, resolve_options(selection, recorded).as_dict()
 
 
 def dump_run_config(

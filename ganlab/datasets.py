@@ -57,11 +57,8 @@ class DataRequest:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A dataset's own score of generated samples (e.g. mode coverage on a 2-D mixture).
-
-    ``values`` becomes one row of the run's ``eval.jsonl`` (non-finite values
-    are written as ``null``); ``summary`` is one line for plot titles and logs.
-    """
+    """A score of generated samples (e.g. mode coverage on a 2-D mixture): named ``values`` and a
+    one-line ``summary`` for people."""
 
     values: dict
     summary: str
@@ -76,9 +73,8 @@ class LoadedData:
     and ``identity`` pins it down (for the run record). ``pinned_name`` is the
     ``--data`` value that loads exactly this data again, when it differs from
     the one asked for (a fallback to a smaller embedded split, say), so the
-    recorded config reproduces the run. ``evaluate`` scores a batch of
-    generated samples from fixed noise at every sample step, when the dataset
-    knows how (``None`` otherwise).
+    recorded config reproduces the run. A dataset that can score generated
+    samples says so as a metric (the ``ganlab_metrics`` hook).
     """
 
     data: torch.Tensor
@@ -87,7 +83,6 @@ class LoadedData:
     source: str
     identity: dict = field(default_factory=dict)
     pinned_name: str | None = None
-    evaluate: Callable[[torch.Tensor], Evaluation] | None = None
 
     def __len__(self) -> int:
         return len(self.data)

@@ -23,9 +23,9 @@ from typing import Any, Iterable
 import pluggy
 
 from ganlab import PROJECT_NAME, hookspecs
-from ganlab.errors import ConfigError, GanlabError, PluginError, Terminated
+from ganlab.errors import GanlabError, PluginError, Terminated
 from ganlab.defaults import ALWAYS_ACTIVE, BUILTINS, DEFAULT_PROVIDERS
-from ganlab.options import Options, build_options, option_fields
+from ganlab.options import Options, option_fields, resolve_options
 
 ENTRYPOINT_GROUP = "ganlab"
 AUTOLOAD_ENV = "GANLAB_DISABLE_PLUGIN_AUTOLOAD"
@@ -332,22 +332,5 @@ class Selection:
         return any(arg in impl.argnames for impl in getattr(self.hook, hook_name).get_hookimpls())
 
     def build_options(self, values: dict[str, dict[str, Any]] | None = None) -> Options:
-        """Resolve the options of every active plugin from user values."""
-        values = dict(values or {})
-        resolved = {}
-        for name in self.active:
-            cls = self.pm.infos[name].options_cls
-            given = values.pop(name, {})
-            if cls is None:
-                if given:
-                    raise ConfigError(f"plugin {name!r} has no options, but {', '.join(given)} was given")
-                continue
-            resolved[name] = build_options(cls, given, name)
-        for name in values:
-            if name in self.pm.infos:
-                raise ConfigError(
-                    f"options were given for {name!r}, which is not active in this run; "
-                    f"add --plugin {name} (active: {', '.join(self.active)})"
-                )
-            self.pm.info(name)  # raises the unknown-plugin error with suggestions
-        return Options(resolved)
+        """Resolve the options of every active plugin from user values (:func:`ganlab.options.resolve_options`)."""
+        return resolve_options(self, values)

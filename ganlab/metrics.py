@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ganlab.manager import Selection
     from ganlab.options import Options
 
-EVAL_NAME = "eval.jsonl"
 # Columns of an eval.jsonl row that ganlab writes itself.
 RESERVED_KEYS = ("step", "source", "n", "n_real", "seed", "seconds", "weights")
 

@@ -225,3 +225,47 @@ def defaults_for(*classes: type) -> Options:
         option_fields(cls)  # the same validation a plugin's class gets
         by_name[cls.__qualname__] = cls()
     return Options(by_name)
+
+
+# --- from -o PLUGIN.KEY=VALUE to each active plugin's options ----------------------------
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split ``PLUGIN.KEY=VALUE``."""
+    key, sep, value = text.partition("=")
+    plugin, dot, name = key.strip().partition(".")
+    if not sep or not dot or not plugin or not name:
+        raise ConfigError(f"bad -o {text!r}: expected PLUGIN.KEY=VALUE")
+    return plugin, name, value.strip()
+
+
+def parse_overrides(texts: list[str]) -> dict[str, dict[str, str]]:
+    """``-o`` values grouped by plugin; a key given twice takes its last value, as flags do."""
+    options: dict[str, dict[str, str]] = {}
+    for text in texts:
+        plugin, key, value = parse_override(text)
+        options.setdefault(plugin, {})[key] = value
+    return options
+
+
+def resolve_options(selection, values: Mapping[str, Mapping[str, Any]] | None = None) -> Options:
+    """The options of every active plugin of ``selection`` (a :class:`ganlab.manager.Selection`), from user
+    values (``{plugin: {key: raw value}}``); a value for a plugin that is not active, or has no options, is an
+    error naming the fix."""
+    values = dict(values or {})
+    infos = selection.pm.infos
+    resolved = {}
+    for name in selection.active:
+        cls = infos[name].options_cls
+        given = values.pop(name, {})
+        if cls is None:
+            if given:
+                raise ConfigError(f"plugin {name!r} has no options, but {', '.join(given)} was given")
+            continue
+        resolved[name] = build_options(cls, given, name)
+    for name in values:
+        if name in infos:
+            raise ConfigError(f"options were given for {name!r}, which is not active in this run; "
+                              f"add --plugin {name} (active: {', '.join(selection.active)})")
+        selection.pm.info(name)  # raises the unknown-plugin error with suggestions
+    return Options(resolved)

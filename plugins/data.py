@@ -8,7 +8,8 @@ Always active. It offers:
 * ``mnist-embedded``: the MNIST test split shipped inside ganlab;
 * ``ring`` and ``grid``: the 2-D Gaussian mixtures used to study mode
   collapse, whose generated samples are scored with the PacGAN protocol
-  (:func:`evaluate_points`) at every sample step of a run.
+  (:func:`evaluate_points`) by the ``modes`` metric: at every sample step of
+  a 2-D run, with ``--eval-every`` and by ``ganlab eval``.
 
 An image folder is not a dataset of this plugin: the host loads it when
 ``--data`` is a path.
@@ -272,10 +273,6 @@ def evaluate_generator(
     return evaluate_points(out.reshape(n, 2), centers, std)
 
 
-def _score_against(centers: torch.Tensor, std: float, points: torch.Tensor) -> Evaluation:
-    return evaluate_points(points, centers, std).evaluation()
-
-
 def load_mixture(name: str, request: DataRequest) -> LoadedData:
     opts = request.options[DataOptions]
     centers, std = mixture(name, opts)
@@ -287,8 +284,6 @@ def load_mixture(name: str, request: DataRequest) -> LoadedData:
         DataSpec(name, (2,), None, "points"),
         source=f"{name}: {len(centers)} Gaussians with std {std}, {opts.toy_samples} points (seed {request.seed})",
         identity={"name": name, "modes": len(centers), "std": std, "n": opts.toy_samples},
-        # Scored against the mixture this run trains on, -o data.* included.
-        evaluate=functools.partial(_score_against, centers, std),
     )
 
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from ganlab.compare.cells import read_status
 from ganlab.compare.sweep import Cell
+from ganlab.runfolder import RunFolder
 
-EVAL_NAME = "eval.jsonl"
 RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 COLUMNS = ("variant", "metric", "mean", "std", "ci_low", "ci_high", "n", "failed")
@@ -44,7 +44,7 @@ class Row:
 def eval_rows(run_dir: Path) -> list[dict[str, Any]]:
     rows = []
     try:
-        lines = (Path(run_dir) / EVAL_NAME).read_text().splitlines()
+        lines = RunFolder(run_dir).eval.read_text().splitlines()
     except OSError:
         return rows
     for line in lines:

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ganlab.checkpoint import CHECKPOINT_NAME, write_text_atomic
+from ganlab.checkpoint import write_text_atomic
 from ganlab.errors import GanlabError
+from ganlab.runfolder import RESUMABLE, RunFolder
 
-STATUS_NAME = "status.json"
 DONE = ("finished", "failed")
 
 _stop = {"requested": False}  # set by the worker's SIGINT/SIGTERM handler between runs
@@ -28,7 +28,7 @@ _pm = {}
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(run_dir) / STATUS_NAME).read_text())
+        return json.loads(RunFolder(run_dir).status.read_text())
     except (OSError, ValueError):
         return None
 
@@ -38,7 +38,7 @@ def cell_state(run_dir: Path) -> str:
     status = read_status(run_dir)
     if status and status.get("status") in DONE:
         return status["status"]
-    if (Path(run_dir) / "config.toml").is_file() and (Path(run_dir) / CHECKPOINT_NAME).is_file():
+    if RunFolder(run_dir).state() == RESUMABLE:
         return "resume"
     return "new"
 
@@ -46,7 +46,7 @@ def cell_state(run_dir: Path) -> str:
 def write_status(run_dir: Path, status: str, message: str = "", **extra) -> dict[str, Any]:
     record = {"status": status, "message": message, **extra}
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    write_text_atomic(Path(run_dir) / STATUS_NAME, json.dumps(record) + "\n")
+    write_text_atomic(RunFolder(run_dir).status, json.dumps(record) + "\n")
     return record
 
 
@@ -75,7 +75,7 @@ def _plugin_manager():
 def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) -> dict[str, Any]:
     """Run (or resume) one cell to the end; returns its status record plus ``id`` and ``resumed``."""
     from ganlab.config import RunRequest
-    from ganlab.run import LOCK_NAME, RunLock, prepare_run
+    from ganlab.run import prepare_run
 
     run_dir = Path(sweep_dir) / cell["id"]
     t0 = time.perf_counter()
@@ -95,8 +95,7 @@ def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) ->
             trainer = prepare_run(pm, request, resume=run_dir, quiet=True, log=_no_log)
         else:
             if run_dir.exists():  # stopped before its first checkpoint: nothing to keep
-                if (run_dir / LOCK_NAME).exists():
-                    RunLock(run_dir).acquire().release()  # a folder in use is refused, never removed
+                RunFolder(run_dir).refuse_if_in_use()  # a folder in use is refused, never removed
                 shutil.rmtree(run_dir)
             request = RunRequest(list(cell["plugins"]), {**cell["train"], **extra},
                                  {k: dict(v) for k, v in cell["options"].items()})

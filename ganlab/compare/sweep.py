@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganlab.config import _toml_key, _toml_table, _toml_value, check_train_keys, parse_override, read_toml
+from ganlab.config import _toml_key, _toml_table, _toml_value, check_train_keys, read_toml
+from ganlab.options import parse_override
 from ganlab.errors import ConfigError, GanlabError
 
 SWEEP_NAME = "sweep.toml"

@@ -97,7 +97,7 @@ def test_an_error_while_stopping_is_an_interruption_not_a_failure(tmp_path, pm, 
     from ganlab.trainer import Trainer
 
     def cut_short(self):  # a second Ctrl-C broke an import inside the step, say
-        self.stop_requested = True
+        self.signals.requested = True
         self.close()
         raise AttributeError("module 'matplotlib' has no attribute 'artist'")
 

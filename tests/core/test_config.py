@@ -9,7 +9,8 @@ from typing import Literal
 import pytest
 import torch
 
-from ganlab.config import RunRequest, TrainConfig, load_config_file, parse_override, resolve_train
+from ganlab.config import RunRequest, TrainConfig, load_config_file, resolve_train
+from ganlab.options import parse_override
 from ganlab.errors import ConfigError, PluginError
 from ganlab.options import Options, build_options, defaults_for, option_fields, parse_value
 

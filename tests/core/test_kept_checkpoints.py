@@ -8,7 +8,8 @@ import os
 import pytest
 import torch
 
-from ganlab.checkpoint import CHECKPOINT_NAME, keep_checkpoint, kept_path, kept_steps, load_checkpoint
+from ganlab.checkpoint import keep_checkpoint, load_checkpoint
+from ganlab.runfolder import RunFolder
 from ganlab.cli import main
 from ganlab.errors import ConfigError
 
@@ -30,25 +31,25 @@ def _same(a: dict, b: dict) -> bool:
 
 def test_each_kept_checkpoint_is_the_run_at_its_step(run_tiny):
     trainer = run_tiny(["lsgan"], train=KEEP)
-    assert kept_steps(trainer.run_dir) == [2, 4, 6]
+    assert RunFolder(trainer.run_dir).kept_steps() == [2, 4, 6]
     for step in (2, 4, 6):
-        assert load_checkpoint(kept_path(trainer.run_dir, step))["step"] == step
+        assert load_checkpoint(RunFolder(trainer.run_dir).kept(step))["step"] == step
     # Step 2's weights are those of a run that trained 2 steps (same seed), not a later state.
     short = run_tiny(["lsgan"], train={"steps": 2})
-    assert _same(_weights(kept_path(trainer.run_dir, 2)), _weights(short.run_dir / CHECKPOINT_NAME))
-    assert not _same(_weights(kept_path(trainer.run_dir, 2)), _weights(trainer.run_dir / CHECKPOINT_NAME))
-    assert _same(_weights(kept_path(trainer.run_dir, 6)), _weights(trainer.run_dir / CHECKPOINT_NAME))
+    assert _same(_weights(RunFolder(trainer.run_dir).kept(2)), _weights(short.run_dir / "checkpoint.pt"))
+    assert not _same(_weights(RunFolder(trainer.run_dir).kept(2)), _weights(trainer.run_dir / "checkpoint.pt"))
+    assert _same(_weights(RunFolder(trainer.run_dir).kept(6)), _weights(trainer.run_dir / "checkpoint.pt"))
 
 
 def test_without_keep_every_only_the_latest_is_written(run_tiny):
     trainer = run_tiny(["lsgan"], train={"steps": 4, "checkpoint_every": 2})
-    assert kept_steps(trainer.run_dir) == [] and not (trainer.run_dir / "checkpoints").exists()
+    assert RunFolder(trainer.run_dir).kept_steps() == [] and not (trainer.run_dir / "checkpoints").exists()
 
 
 def test_keep_every_may_change_on_resume(run_tiny):
     trainer = run_tiny(["lsgan"], train={"steps": 2, "checkpoint_every": 2})
     assert main(["run", "--resume", str(trainer.run_dir), "--steps", "4", "--keep-every", "1", "--quiet"]) == 0
-    assert kept_steps(trainer.run_dir) == [2, 3, 4]  # the step it resumed from is a keep step now
+    assert RunFolder(trainer.run_dir).kept_steps() == [2, 3, 4]  # the step it resumed from is a keep step now
 
 
 def test_a_negative_interval_is_refused():
@@ -62,9 +63,9 @@ def test_a_filesystem_without_hard_links_gets_a_copy(run_tiny, monkeypatch):
     trainer = run_tiny(["lsgan"])
 
     monkeypatch.setattr(os, "link", no_links)
-    kept = keep_checkpoint(trainer.run_dir, 3)
-    assert kept.read_bytes() == (trainer.run_dir / CHECKPOINT_NAME).read_bytes()
-    assert os.stat(kept).st_ino != os.stat(trainer.run_dir / CHECKPOINT_NAME).st_ino
+    kept = keep_checkpoint(trainer.folder, 3)
+    assert kept.read_bytes() == (trainer.run_dir / "checkpoint.pt").read_bytes()
+    assert os.stat(kept).st_ino != os.stat(trainer.run_dir / "checkpoint.pt").st_ino
     assert [p.name for p in kept.parent.iterdir()] == [kept.name]  # no temporary file left
 
 
@@ -108,7 +109,7 @@ def test_eval_all_evaluates_a_latest_that_is_a_kept_step_once(run_tiny, capsys):
 
 
 def test_eval_all_on_a_run_that_trains_on_meanwhile_evaluates_its_newest_checkpoint(run_tiny, capsys, monkeypatch):
-    from ganlab import eval_command
+    from ganlab import run_evaluation as eval_command
 
     trainer = run_tiny(["lsgan"], train={**KEEP, "steps": 7})
     evaluate = eval_command.evaluate_run
@@ -128,10 +129,10 @@ def test_eval_all_on_a_run_that_trains_on_meanwhile_evaluates_its_newest_checkpo
 
 def test_a_kept_step_lost_to_a_kill_is_kept_on_resume(run_tiny):
     trainer = run_tiny(["lsgan"], train=KEEP)
-    kept_path(trainer.run_dir, 6).unlink()  # killed after writing step 6's checkpoint, before keeping it
+    RunFolder(trainer.run_dir).kept(6).unlink()  # killed after writing step 6's checkpoint, before keeping it
     assert main(["run", "--resume", str(trainer.run_dir), "--steps", "7", "--quiet"]) == 0
-    assert kept_steps(trainer.run_dir) == [2, 4, 6]
-    assert load_checkpoint(kept_path(trainer.run_dir, 6))["step"] == 6
+    assert RunFolder(trainer.run_dir).kept_steps() == [2, 4, 6]
+    assert load_checkpoint(RunFolder(trainer.run_dir).kept(6))["step"] == 6
 
 
 def test_a_full_disk_while_keeping_names_the_kept_file(run_tiny, monkeypatch):
@@ -147,13 +148,13 @@ def test_a_full_disk_while_keeping_names_the_kept_file(run_tiny, monkeypatch):
     monkeypatch.setattr(os, "link", no_links)
     monkeypatch.setattr(shutil, "copyfile", full)
     with pytest.raises(RunWriteError, match=r"cannot write .*checkpoints/step_000003\.pt: No space left"):
-        keep_checkpoint(trainer.run_dir, 3)
+        keep_checkpoint(trainer.folder, 3)
     assert list((trainer.run_dir / "checkpoints").iterdir()) == []
 
 
 def test_without_the_latest_checkpoint_the_kept_ones_are_named(run_tiny, capsys):
     trainer = run_tiny(["lsgan"], train=KEEP)
-    (trainer.run_dir / CHECKPOINT_NAME).unlink()
+    (trainer.run_dir / "checkpoint.pt").unlink()
     assert main(["eval", str(trainer.run_dir), "--n", "100", "--step", "3"]) == 2
     assert "kept checkpoints of steps 2, 4, 6 and no checkpoint.pt" in capsys.readouterr().err
     assert [r["step"] for r in _eval_rows(capsys, trainer.run_dir, 4)] == [4]  # a kept step still evaluates
@@ -161,7 +162,7 @@ def test_without_the_latest_checkpoint_the_kept_ones_are_named(run_tiny, capsys)
 
 def test_eval_all_without_the_latest_checkpoint_evaluates_nothing(run_tiny, capsys):
     trainer = run_tiny(["lsgan"], train=KEEP)
-    (trainer.run_dir / CHECKPOINT_NAME).unlink()
+    (trainer.run_dir / "checkpoint.pt").unlink()
     assert main(["eval", str(trainer.run_dir), "--n", "100", "--step", "all"]) == 2
     assert "kept checkpoints of steps 2, 4, 6: name them with --step N" in capsys.readouterr().err
     assert not (trainer.run_dir / "eval.jsonl").exists()
@@ -172,4 +173,4 @@ def test_only_files_named_as_kept_count_as_kept(run_tiny):
     folder = trainer.run_dir / "checkpoints"
     (folder / "step_1.pt").write_bytes(b"")  # hand-named: not findable as step 1's
     (folder / "step_x.pt").write_bytes(b"")
-    assert kept_steps(trainer.run_dir) == [2, 4, 6]
+    assert RunFolder(trainer.run_dir).kept_steps() == [2, 4, 6]

@@ -238,7 +238,7 @@ def test_conditioner_and_custom_optimizer_hooks(pm, run_tiny):
     trainer = run_tiny(["labels-sgd"], train={"steps": 1})
     assert isinstance(trainer.opt_g, torch.optim.SGD)
     assert trainer.cond.num_classes == 10
-    assert trainer.fixed_labels.tolist() == [c for c in range(10) for _ in range(10)]
+    assert trainer.pictures.labels.tolist() == [c for c in range(10) for _ in range(10)]
 
 
 def test_custom_architecture_hooks_and_bad_score_shape(pm, run_tiny):

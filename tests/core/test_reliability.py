@@ -45,7 +45,7 @@ def fake_distribution(site: Path, dist: str, entry: str, module: str, source: st
 
 def with_plugins(monkeypatch, **plugins) -> None:
     """Make ``ganlab`` (the CLI) see extra in-process plugins, by name."""
-    import ganlab.cli as cli
+    from ganlab import manager
 
     def made(autoload=None):
         pm = make_plugin_manager(autoload=False)
@@ -53,10 +53,10 @@ def with_plugins(monkeypatch, **plugins) -> None:
             pm.add_plugin(module, name)
         return pm
 
-    monkeypatch.setattr(cli, "make_plugin_manager", made)
+    monkeypatch.setattr(manager, "make_plugin_manager", made)
     # The CLI refuses unknown names before loading any plugin: these in-process ones are known too.
-    early = cli.check_names_early
-    monkeypatch.setattr(cli, "check_names_early", lambda names, **kw: early([n for n in names if n not in plugins]))
+    early = manager.check_names_early
+    monkeypatch.setattr(manager, "check_names_early", lambda names, **kw: early([n for n in names if n not in plugins]))
 
 
 def plugin_module(name: str, **hooks) -> types.ModuleType:

@@ -22,7 +22,8 @@ from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import main
 from ganlab.config import RunRequest
 from ganlab.manager import AUTOLOAD_ENV, make_plugin_manager
-from ganlab.run import RunLock, prepare_run
+from ganlab.run import prepare_run
+from ganlab.runfolder import RunLock
 
 from .test_reliability import TINY, error_lines, finished_run, no_temp_files, run_copy  # noqa: F401  (fixtures)
 

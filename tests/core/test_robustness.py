@@ -15,7 +15,8 @@ from ganlab.cli import main
 from ganlab.config import RunRequest, dump_run_config, load_config_file, TrainConfig
 from ganlab.errors import CheckpointError, ConfigError, PluginError, TrainingDiverged
 from ganlab.regularizers import Regularizer
-from ganlab.run import claim_run_dir, prepare_run
+from ganlab.run import prepare_run
+from ganlab.runfolder import RunFolder
 
 
 def plugin(**hooks):
@@ -123,7 +124,7 @@ def test_conditional_run_on_labelled_points(pm, run_tiny):
 
     pm.add_plugin(plugin(ganlab_datasets=ganlab_datasets), "halves")
     trainer = run_tiny(["halves", "cgan"], data="halves")
-    assert trainer.fixed_labels.unique().tolist() == [0, 1]
+    assert trainer.pictures.labels.unique().tolist() == [0, 1]
     assert (trainer.run_dir / "samples" / "step_000003.png").is_file()
 
 
@@ -174,10 +175,8 @@ def test_diverged_run_through_the_cli(pm, tmp_path, capsys, monkeypatch):
         return made
 
     monkeypatch.setattr(manager, "make_plugin_manager", with_inf)
-    import ganlab.cli as cli
-    monkeypatch.setattr(cli, "make_plugin_manager", with_inf)
-    early = cli.check_names_early
-    monkeypatch.setattr(cli, "check_names_early", lambda names, **kw: early([n for n in names if n != "inf"]))
+    early = manager.check_names_early
+    monkeypatch.setattr(manager, "check_names_early", lambda names, **kw: early([n for n in names if n != "inf"]))
     assert main(["run", "--plugin", "inf", "--steps", "3", "--batch-size", "8", "-o", "mlp.g_hidden=8",
                  "-o", "mlp.d_hidden=8", "--quiet", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
@@ -187,22 +186,22 @@ def test_diverged_run_through_the_cli(pm, tmp_path, capsys, monkeypatch):
 # --- run folders ----------------------------------------------------------------
 
 def test_default_run_folders_never_collide(tmp_path):
-    first, lock1, _ = claim_run_dir(tmp_path / "20260101-000000-gan", "a = 1\n", explicit=False)
-    second, lock2, _ = claim_run_dir(tmp_path / "20260101-000000-gan", "a = 2\n", explicit=False)
-    assert first != second and second.name == "20260101-000000-gan-2"
-    assert (first / "config.toml").read_text() == "a = 1\n"
+    first, lock1, _ = RunFolder(tmp_path / "20260101-000000-gan").claim("a = 1\n", explicit=False)
+    second, lock2, _ = RunFolder(tmp_path / "20260101-000000-gan").claim("a = 2\n", explicit=False)
+    assert first.path != second.path and second.path.name == "20260101-000000-gan-2"
+    assert first.config.read_text() == "a = 1\n" and second.config.read_text() == "a = 2\n"
     lock1.release(), lock2.release()
 
 
 def test_explicit_out_claimed_by_another_run(tmp_path):
-    _, lock, _ = claim_run_dir(tmp_path / "r", "a = 1\n", explicit=True)
+    _, lock, _ = RunFolder(tmp_path / "r").claim("a = 1\n", explicit=True)
     # While the other run holds the folder, the loser is told it is in use, never to delete it.
     with pytest.raises(ConfigError, match=rf"in use by another ganlab process \(pid {os.getpid()}\)") as err:
-        claim_run_dir(tmp_path / "r", "a = 2\n", explicit=True)
+        RunFolder(tmp_path / "r").claim("a = 2\n", explicit=True)
     assert "delete" not in str(err.value)
     lock.release()
     with pytest.raises(ConfigError, match="stopped before its first checkpoint"):
-        claim_run_dir(tmp_path / "r", "a = 2\n", explicit=True)
+        RunFolder(tmp_path / "r").claim("a = 2\n", explicit=True)
     assert (tmp_path / "r" / "config.toml").read_text() == "a = 1\n"
 
 

@@ -335,39 +335,47 @@ def reference_scores(points, centers, std) -> dict:
             "high_quality_fraction": good / len(points), "kl_to_uniform": kl}
 
 
+def modes_metric(trainer):
+    """The run's ``modes`` metric, as the trainer and ``ganlab eval`` call it: points -> values."""
+    from ganlab.metrics import MetricBatch, collect_metrics
+
+    setup = trainer.setup
+    _, metric = collect_metrics(setup.selection, setup.data, setup.options)["modes"]
+    return lambda points: metric(MetricBatch(setup.loaded.data[:len(points)], points, setup.data))
+
+
 def test_ring_training_data_is_scored_as_covering_every_mode(run_tiny):
-    loaded = run_tiny(data="ring", fit=False).setup.loaded
-    result = loaded.evaluate(loaded.data[:2500])
-    assert (result.values["modes_captured"], result.values["n_modes"]) == (8, 8)
-    assert result.summary.startswith("8/8 modes, ")
+    trainer = run_tiny(data="ring", fit=False)
+    values = modes_metric(trainer)(trainer.setup.loaded.data[:2500])
+    assert (values["modes_captured"], values["n_modes"]) == (8, 8)
 
 
 def test_ring_evaluation_uses_the_runs_ring_std(run_tiny):
-    default = run_tiny(data="ring", fit=False).setup.loaded.evaluate
-    wider = run_tiny(data="ring", options={"data": {"ring_std": "0.05"}}, fit=False).setup.loaded.evaluate
+    default = modes_metric(run_tiny(data="ring", fit=False))
+    wider = modes_metric(run_tiny(data="ring", options={"data": {"ring_std": "0.05"}}, fit=False))
     # 0.1 outside each mode: 10 std of the default ring, 2 std of a ring with std 0.05.
     points = torch.tensor([(1.1 * x, 1.1 * y) for x, y in hand_ring()])
-    assert default(points).values["high_quality_fraction"] == 0.0
-    assert wider(points).values == {"modes_captured": 8, "n_modes": 8, "high_quality_fraction": 1.0,
+    assert default(points)["high_quality_fraction"] == 0.0
+    assert wider(points) == {"modes_captured": 8, "n_modes": 8, "high_quality_fraction": 1.0,
                                     "kl_to_uniform": pytest.approx(0.0, abs=1e-12)}
 
 
 def test_ring_evaluation_uses_the_runs_modes_and_radius(run_tiny):
-    evaluate = run_tiny(data="ring", options={"data": {"ring_modes": "4", "ring_radius": "3"}},
-                        fit=False).setup.loaded.evaluate
-    values = evaluate(torch.tensor([[3.0, 0.0], [0.0, 3.0], [-3.0, 0.0], [0.0, -3.0]])).values
+    evaluate = modes_metric(run_tiny(data="ring", options={"data": {"ring_modes": "4", "ring_radius": "3"}},
+                                     fit=False))
+    values = evaluate(torch.tensor([[3.0, 0.0], [0.0, 3.0], [-3.0, 0.0], [0.0, -3.0]]))
     assert (values["modes_captured"], values["n_modes"], values["high_quality_fraction"]) == (4, 4, 1.0)
 
 
 def test_grid_evaluation_uses_the_runs_grid(run_tiny):
-    default = run_tiny(data="grid", fit=False).setup.loaded.evaluate
-    custom = run_tiny(data="grid", options={"data": {"grid_side": "3", "grid_spacing": "3"}},
-                      fit=False).setup.loaded.evaluate
+    default = modes_metric(run_tiny(data="grid", fit=False))
+    custom = modes_metric(run_tiny(data="grid", options={"data": {"grid_side": "3", "grid_spacing": "3"}},
+                                   fit=False))
     points = torch.tensor(hand_grid(3, 3.0))  # {-3, 0, 3}^2; only (0, 0) is on the default grid
-    assert custom(points).values == {"modes_captured": 9, "n_modes": 9, "high_quality_fraction": 1.0,
-                                     "kl_to_uniform": pytest.approx(0.0, abs=1e-12)}
-    assert default(points).values["n_modes"] == 25
-    assert default(points).values["high_quality_fraction"] == pytest.approx(1 / 9)
+    assert custom(points) == {"modes_captured": 9, "n_modes": 9, "high_quality_fraction": 1.0,
+                              "kl_to_uniform": pytest.approx(0.0, abs=1e-12)}
+    assert default(points)["n_modes"] == 25
+    assert default(points)["high_quality_fraction"] == pytest.approx(1 / 9)
 
 
 def test_evaluation_values_are_the_eval_jsonl_columns():
@@ -393,9 +401,10 @@ def test_two_d_runs_log_their_evaluation_in_eval_jsonl(run_tiny):
     trainer = run_tiny(["gan"], data="ring", options=options, train={"steps": 4, "sample_every": 2})
     rows = eval_rows(trainer.run_dir)
     assert [r["step"] for r in rows] == [2, 4]
-    fake = trainer.G.eval()(trainer.fixed_z).detach()
+    assert {(r["source"], r["n"]) for r in rows} == {("samples", 2500)}  # the scatter plot's fixed-noise points
+    fake = trainer.G.eval()(trainer.pictures.z).detach()
     expected = reference_scores(fake, hand_ring(2), 0.3)
-    assert {k: v for k, v in rows[-1].items() if k != "step"} == {
+    assert {k: v for k, v in rows[-1].items() if k not in ("step", "source", "n")} == {
         **expected, "kl_to_uniform": None if expected["kl_to_uniform"] is None
         else pytest.approx(expected["kl_to_uniform"], rel=1e-9)}
 
@@ -404,10 +413,10 @@ def test_undefined_kl_is_written_as_null(run_tiny):
     # Modes a millionth wide: no generated point is high quality, so KL is undefined.
     trainer = run_tiny(["gan"], data="grid", options={"data": {"grid_std": "1e-6"}},
                        train={"steps": 1, "sample_every": 1})
-    assert eval_rows(trainer.run_dir) == [{"step": 1, "modes_captured": 0, "n_modes": 25,
+    assert eval_rows(trainer.run_dir) == [{"step": 1, "source": "samples", "n": 2500, "modes_captured": 0, "n_modes": 25,
                                            "high_quality_fraction": 0.0, "kl_to_uniform": None}]
 
 
-def test_image_datasets_offer_no_evaluation(run_tiny):
-    trainer = run_tiny(data="mnist-embedded", fit=False)
-    assert trainer.setup.loaded.evaluate is None
+def test_image_runs_write_no_eval_rows_at_sample_steps(run_tiny):
+    trainer = run_tiny(data="mnist-embedded", train={"steps": 2, "sample_every": 1})
+    assert not (trainer.run_dir / "eval.jsonl").exists()

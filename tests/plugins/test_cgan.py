@@ -33,7 +33,7 @@ def test_conditioner_refuses_unlabelled_data():
 
 
 def _rows(trainer):
-    return [json.loads(l) for l in trainer.metrics_path.read_text().splitlines()]
+    return [json.loads(l) for l in trainer.folder.metrics.read_text().splitlines()]
 
 
 def _labels_matter(trainer):
@@ -55,7 +55,7 @@ def test_trains_conditionally(run_tiny, arch, mode):
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
     assert _labels_matter(trainer)
     # The sample grid is 10 x 10, one class per row.
-    assert trainer.fixed_labels.view(10, 10).tolist() == [[c] * 10 for c in range(10)]
+    assert trainer.pictures.labels.view(10, 10).tolist() == [[c] * 10 for c in range(10)]
     D = trainer.D
     first = next(m for m in D.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
     width = first.in_features - 784 if arch == "mlp" else first.in_channels - 1

@@ -155,7 +155,7 @@ def test_trains_on_mnist(run_tiny, image_size):
     side = image_size or 28
     assert trainer.setup.data.shape == (1, side, side)
     assert isinstance(trainer.G, dcgan.DCGANGenerator) and isinstance(trainer.D, dcgan.DCGANDiscriminator)
-    rows = [json.loads(l) for l in trainer.metrics_path.read_text().splitlines()]
+    rows = [json.loads(l) for l in trainer.folder.metrics.read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
     assert (trainer.run_dir / "samples" / "step_000002.png").is_file()

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ganlab import hookimpl
-from ganlab.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from ganlab.checkpoint import load_checkpoint, save_checkpoint
 from ganlab.cli import main
 from ganlab.config import RunRequest
 from ganlab.errors import CheckpointError, GanlabError, PluginError
@@ -98,7 +98,7 @@ def test_ganlab_eval_uses_the_average_and_raw_uses_g(run_tiny, capsys):
 
 def test_a_checkpoint_without_the_average_is_refused_with_the_way_out(pm, run_tiny, capsys):
     trainer = run_tiny(["lsgan", "ema"], train={"steps": 2})
-    path = trainer.run_dir / CHECKPOINT_NAME
+    path = trainer.folder.checkpoint
     state = load_checkpoint(path)
     state["generator_average"] = None
     save_checkpoint({k: v for k, v in state.items() if k != "format"}, path)
@@ -120,7 +120,7 @@ def test_a_third_party_average_is_used_as_is(pm, run_tiny):
     pm.add_plugin(module, "swa-g", source="test")
     trainer = run_tiny(["lsgan", "swa-g"], train={"steps": 3})
     assert int(trainer.G_avg.n_averaged) == 3 and trainer.sampler is trainer.G_avg.module
-    assert load_checkpoint(trainer.run_dir / CHECKPOINT_NAME)["generator_average"]["n_averaged"].item() == 3
+    assert load_checkpoint(trainer.folder.checkpoint)["generator_average"]["n_averaged"].item() == 3
     with pytest.raises(GanlabError, match="ganlab_generator_average"):  # two averages: one answer only
         run_tiny(["lsgan", "swa-g", "ema"], fit=False)
 

@@ -102,7 +102,7 @@ def test_gradient_reaches_generator_only(run_tiny, plugins):
 )
 def test_trains_and_logs_penalty(run_tiny, plugins, data):
     trainer = run_tiny(plugins, data=data, options=TINY_DCGAN, train={"steps": 2})
-    rows = [json.loads(l) for l in trainer.metrics_path.read_text().splitlines()]
+    rows = [json.loads(l) for l in trainer.folder.metrics.read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:
         assert math.isfinite(r["g_loss"]) and math.isfinite(r["d_loss"])

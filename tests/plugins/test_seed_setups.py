@@ -44,7 +44,7 @@ def test_seed_000_cgan_with_spectral_norm_and_reconstruction(run_tiny):
     linears = [m for m in trainer.D.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and all(parametrize.is_parametrized(m, "weight") for m in linears)
     assert all(r["penalty/recon"] > 0 for r in logged)  # L1 between fakes and reals is never 0
-    assert trainer.fixed_labels is not None  # one class per row in the sample grid
+    assert trainer.pictures.labels is not None  # one class per row in the sample grid
 
 
 def layers(module) -> list[str]:

@@ -127,7 +127,7 @@ def test_trained_dcgan_weights_stay_normalised(run_tiny):
 @pytest.mark.parametrize("data", ["mnist-embedded", "ring"])
 def test_trains_with_mlp(run_tiny, data, tmp_path):
     trainer = run_tiny(["sn"], data=data, out=tmp_path / "a")
-    rows = [json.loads(l) for l in trainer.metrics_path.read_text().splitlines()]
+    rows = [json.loads(l) for l in trainer.folder.metrics.read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
     assert all(_wrapped(trainer.D)[1])

@@ -1,16 +1,13 @@
-"""``ganlab verify``: check the theory claims numerically against the plugins' own code.
-
-The host's command line (``ganlab/cli.py``) adds ``--plugin/-p`` and ``-o``
-and calls :func:`add_arguments` and :func:`run`; this module does not import
-it (that import was a cycle).
-"""
+"""``ganlab verify``: check the theory claims numerically against the plugins' own code (:mod:`ganlab.analysis`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-EXIT_FAILED = 1
+from ganlab.commands import EXIT_FAILED, add_plugin_arguments
+
+HELP = "check GAN theory claims numerically against the plugins' own loss code"
 DESCRIPTION = ("Check each theory claim (generic checks of every separable loss, optimal D, criterion at D*, "
                "saturation, disjoint supports, WGAN-GP, R1, per-sample penalties, relativistic losses, spectral norm, "
                "Dirac-GAN) against every built-in and installed plugin, or only the ones named. Hooks are called as the "
@@ -18,20 +15,21 @@ DESCRIPTION = ("Check each theory claim (generic checks of every separable loss,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every verify option except ``--plugin/-p`` and ``-o``, which the host adds."""
+    add_plugin_arguments(parser, "verify only this plugin (repeat for several); default: every plugin",
+                         "check this option setting instead of the plugins' declared variants")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--plot", metavar="DIR", help="write figures (D* curves, saturation, Dirac-GAN) into DIR")
 
 
-def run(args) -> int:
+def main(args) -> int:
     """Run the suite for ``args.plugin`` (none: everything) with ``args.overrides`` (PLUGIN.KEY=VALUE)."""
     from ganlab.analysis import report as R
     from ganlab.analysis.suite import verify
-    from ganlab.config import parse_overrides
-    from ganlab.manager import make_plugin_manager
+    from ganlab.options import parse_overrides
+    from ganlab import manager
 
     options = parse_overrides(args.overrides)  # verify() rejects options for plugins it does not check
-    pm = make_plugin_manager()
+    pm = manager.make_plugin_manager()
     result = verify(pm, args.plugin or None, options or None)
     figures = []
     if args.plot:

@@ -1,4 +1,8 @@
-"""The ``ganlab compare`` subcommand: arguments, the sweep folder, progress and the report."""
+"""``ganlab compare``: train variants x option grid x seeds as run folders, then tabulate and plot them.
+
+The sweep (:mod:`ganlab.compare`) is read from a file or built from flags;
+this module owns the sweep folder, progress lines and the report.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ import shutil
 import time
 from pathlib import Path
 
+from ganlab.commands import EXIT_FAILED, EXIT_INTERRUPTED, add_train_flags, train_flags_given
 from ganlab.errors import ConfigError
 
+HELP = "train variants x option grid x seeds and tabulate their evaluations"
 DESCRIPTION = """Train every variant x option-grid point x seed as an ordinary run folder under one
 sweep folder, then tabulate the last step's eval.jsonl rows of each cell (mean ± std, 95% bootstrap
 interval) and plot it. Give a sweep file, or the short form:
@@ -16,14 +22,9 @@ interval) and plot it. Give a sweep file, or the short form:
 (`ganlab plugins` lists the plugin names and their options.)
 Re-running the same command skips finished cells and resumes interrupted ones."""
 EXECUTORS = ("local", "slurm", "submitit-local")
-EXIT_FAILED_CELLS = 1
-EXIT_INTERRUPTED = 130
 
 
 def add_arguments(p) -> None:
-    from ganlab.cli import METAVARS
-    from ganlab.config import TRAIN_FIELDS
-
     p.add_argument("sweep", nargs="?", metavar="SWEEP.toml", help="a sweep file (see docs/evaluation.md)")
     p.add_argument("--variant", action="append", default=[], metavar='"PLUGIN[+PLUGIN] [-o P.K=V]..."',
                    help="a variant (repeat); the short form instead of a sweep file")
@@ -44,11 +45,8 @@ def add_arguments(p) -> None:
                    help="a submitit parameter, e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1")
     p.add_argument("--retry-failed", action="store_true", help="start failed cells again from scratch")
     p.add_argument("--report", metavar="SWEEP_DIR", help="rebuild the table and plots of a sweep folder; no training")
-    flags = p.add_argument_group("trainer settings of every cell (override the file's [train])")
-    for name, f in TRAIN_FIELDS.items():
-        if name not in ("seed", "threads"):
-            flags.add_argument(f"--{name.replace('_', '-')}", dest=f"train_{name}", default=None,
-                               metavar=METAVARS.get(name, f.type_name.upper()), help=f.help)
+    add_train_flags(p.add_argument_group("trainer settings of every cell (override the file's [train])"),
+                    skip=("seed", "threads"), show_defaults=False)
 
 
 def _typed(key: str, raw: str):
@@ -63,7 +61,8 @@ def _typed(key: str, raw: str):
 
 def build_sweep(args):
     from ganlab.compare.sweep import Sweep, load_sweep, parse_variant, _seeds
-    from ganlab.config import check_train_keys, parse_overrides
+    from ganlab.config import check_train_keys
+    from ganlab.options import parse_overrides
 
     if args.sweep and args.variant:
         raise ConfigError("give a sweep file or --variant options, not both")
@@ -85,7 +84,7 @@ def build_sweep(args):
         sweep.variants = [v for v in sweep.variants if v.name in args.only]
     if args.seeds is not None:
         sweep.seeds = _seeds(args.seeds, "--seeds")
-    train = {k[len("train_"):]: v for k, v in vars(args).items() if k.startswith("train_") and v is not None}
+    train = train_flags_given(args)
     check_train_keys(train, "the command line")
     sweep.train |= {k: _typed(k, v) for k, v in train.items()}
     for plugin, values in parse_overrides(args.overrides).items():
@@ -162,7 +161,7 @@ def _slurm_params(texts: list[str]) -> dict:
     return params
 
 
-def run(args) -> int:
+def main(args) -> int:
     from ganlab.compare import cells as cellmod, executors
     from ganlab.compare.sweep import CELLS_NAME, cells_text, expand, load_cells
     from ganlab.checkpoint import write_text_atomic
@@ -175,9 +174,9 @@ def run(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}")
     sweep = build_sweep(args)
-    from ganlab.manager import make_plugin_manager
+    from ganlab import manager
 
-    cells = expand(sweep, make_plugin_manager())
+    cells = expand(sweep, manager.make_plugin_manager())
     text = sweep.to_toml()
     out = Path(args.out) if args.out else Path("sweeps") / f"{sweep.name}-{sweep.digest()}"
     claim_sweep_dir(out, text)
@@ -234,4 +233,4 @@ def run(args) -> int:
         print("interrupted; re-run the same command to continue (finished cells are skipped)")
         return EXIT_INTERRUPTED
     failed = sum(1 for c in cells if (cellmod.read_status(out / c.id) or {}).get("status") == "failed")
-    return EXIT_FAILED_CELLS if failed or failures else 0
+    return EXIT_FAILED if failed or failures else 0
