@@ -2,7 +2,7 @@
 
 Correct maths in an unusual style passes (and the named claims are really
 checked, not skipped as N/A); each bug fails on the claim named with it.
-Before these checks, verify was right on 14 of the 26 entries (README).
+Before these checks, verify was right on 14 of the 26 entries (docs/verify.md).
 """
 
 from __future__ import annotations

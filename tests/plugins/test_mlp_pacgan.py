@@ -1,4 +1,4 @@
-"""``-o mlp.preset=pacgan``: the networks (and 2-D noise, batch 100, Adam settings) behind the README's 2-D table."""
+"""``-o mlp.preset=pacgan``: the networks (and 2-D noise, batch 100, Adam settings) behind the 2-D table of docs/evaluation.md."""
 
 from __future__ import annotations
 
