@@ -29,6 +29,11 @@ def test_wheel_contents(tmp_path):
     assert tops == {"ganlab", next(t for t in tops if t.endswith(".dist-info"))}
     assert "ganlab/plugins/lsgan.py" in names and "ganlab/analysis/__init__.py" in names
     assert "ganlab/embedded/mnist/t10k-images-idx3-ubyte.gz" in names
+    # Every source package ships: the package list in pyproject.toml is explicit.
+    for folder, package in (("ganlab", "ganlab"), ("plugins", "ganlab/plugins"), ("analysis", "ganlab/analysis")):
+        for init in (REPO / folder).rglob("__init__.py"):
+            shipped = f"{package}/{init.relative_to(REPO / folder).as_posix()}"
+            assert shipped in names, f"{shipped} is not in the wheel; add its package to pyproject.toml"
     assert "ganlab/plugins/mnist_metrics/mnist_classifier.pt" in names  # the metrics work offline
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "ganlab = ganlab.cli:main" in entry_points
