@@ -148,3 +148,20 @@ def format_row(row: dict) -> str:
         if key not in skip:
             lines.append(f"{key:<{width}}  {'nan' if value != value else f'{value:.6g}'}")
     return "\n".join(lines)
+
+
+def record(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
+           raw: bool = False, manager=None, done: set[int] = frozenset()) -> dict | None:
+    """:func:`evaluate_run`, and the row appended to the run's ``eval.jsonl``; the row.
+
+    None, and nothing written, when the checkpoint's step is in ``done`` (the
+    latest checkpoint is a copy of a kept one just evaluated).
+    """
+    from ganlab.checkpoint import append_line
+    from ganlab.stepstats import strict_json
+
+    row = evaluate_run(run_dir, n, seed, step, device, manager=manager, raw=raw)
+    if row["step"] in done:
+        return None
+    append_line(RunFolder(run_dir).eval, strict_json(row))
+    return row

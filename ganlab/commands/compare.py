@@ -1,14 +1,11 @@
 """``ganlab compare``: train variants x option grid x seeds as run folders, then tabulate and plot them.
 
-The sweep (:mod:`ganlab.compare`) is read from a file or built from flags;
+The sweep (:mod:`ganlab.sweeps`) is read from a file or built from flags;
 this module owns the sweep folder, progress lines and the report.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from pathlib import Path
 
 from ganlab.commands import EXIT_FAILED, EXIT_INTERRUPTED, add_train_flags, train_flags_given
@@ -21,7 +18,6 @@ interval) and plot it. Give a sweep file, or the short form:
   ganlab compare --variant LOSS --variant "LOSS+REGULARIZER" --variant "LOSS -o LOSS.KEY=VALUE" --seeds 3 --data ring
 (`ganlab plugins` lists the plugin names and their options.)
 Re-running the same command skips finished cells and resumes interrupted ones."""
-EXECUTORS = ("local", "slurm", "submitit-local")
 
 
 def add_arguments(p) -> None:
@@ -38,6 +34,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", help="sweep folder (default sweeps/NAME-HASH: the same sweep resumes)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="cells run at once (default 1)")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads per cell (default: cores // workers locally, 1 per SLURM job)")
+    from ganlab.sweeps.session import EXECUTORS
+
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local processes, SLURM jobs via submitit (pip install ganlab[slurm]), "
                         "or submitit's local executor (for trying the SLURM path)")
@@ -60,7 +58,7 @@ def _typed(key: str, raw: str):
 
 
 def build_sweep(args):
-    from ganlab.compare.sweep import Sweep, load_sweep, parse_variant, _seeds
+    from ganlab.sweeps.sweep import Sweep, load_sweep, parse_variant, _seeds
     from ganlab.config import check_train_keys
     from ganlab.options import parse_overrides
 
@@ -99,52 +97,6 @@ def build_sweep(args):
     return sweep
 
 
-def claim_sweep_dir(out: Path, text: str) -> None:
-    """Create the sweep folder, or check that the one there holds this very sweep."""
-    from ganlab.checkpoint import write_text_atomic
-    from ganlab.compare.sweep import SWEEP_NAME
-
-    saved = out / SWEEP_NAME
-    if saved.is_file():
-        if saved.read_text() != text:
-            raise ConfigError(f"{out} holds another sweep ({saved} differs from this one); choose another --out, "
-                              f"or delete the folder to start over")
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"--out {out} exists and is not a sweep folder; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(saved, text)
-
-
-def report(sweep_dir: Path, cells) -> tuple[list, dict]:
-    from ganlab.checkpoint import write_text_atomic
-    from ganlab.compare import aggregate, plots
-
-    groups = aggregate.collect(sweep_dir, cells)
-    rows = aggregate.table(groups)
-    print(aggregate.markdown(rows))
-    write_text_atomic(sweep_dir / "results.csv", aggregate.csv_text(rows))
-    write_text_atomic(sweep_dir / "results.json", aggregate.json_text(rows, groups))
-    write_text_atomic(sweep_dir / "results.md", aggregate.wide_markdown(rows))
-    figures = plots.draw(sweep_dir, cells, groups, sweep_dir / "plots")
-    unfinished = sum(len(g["other"]) for g in groups.values())
-    print(f"\nresults: {sweep_dir / 'results.csv'}, {sweep_dir / 'results.json'}, {sweep_dir / 'results.md'} "
-          "(a variant per row); "
-          f"{len(figures)} plot(s) in {sweep_dir / 'plots'}" + (f"; {unfinished} cell(s) unfinished" if unfinished else ""))
-    for group, g in groups.items():
-        for seed, message in g["failed"].items():
-            print(f"failed: {group} seed {seed}: {message}")
-    return rows, groups
-
-
-def default_threads(workers: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(cores // max(workers, 1), 1)
-
-
 def _slurm_params(texts: list[str]) -> dict:
     params = {}
     for text in texts:
@@ -162,75 +114,14 @@ def _slurm_params(texts: list[str]) -> dict:
 
 
 def main(args) -> int:
-    from ganlab.compare import cells as cellmod, executors
-    from ganlab.compare.sweep import CELLS_NAME, cells_text, expand, load_cells
-    from ganlab.checkpoint import write_text_atomic
+    from ganlab.sweeps.session import report, run_sweep
+    from ganlab.sweeps.sweep import load_cells
 
     if args.report:
         report(Path(args.report), load_cells(Path(args.report)))
         return 0
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-    sweep = build_sweep(args)
-    from ganlab import manager
-
-    cells = expand(sweep, manager.make_plugin_manager())
-    text = sweep.to_toml()
-    out = Path(args.out) if args.out else Path("sweeps") / f"{sweep.name}-{sweep.digest()}"
-    claim_sweep_dir(out, text)
-    write_text_atomic(out / CELLS_NAME, cells_text(cells))
-
-    states = {c.id: cellmod.cell_state(out / c.id) for c in cells}
-    if args.retry_failed:
-        for c in cells:
-            if states[c.id] == "failed":
-                shutil.rmtree(out / c.id)
-                states[c.id] = "new"
-    todo = [c for c in cells if states[c.id] not in cellmod.DONE]
-    count = {s: sum(v == s for v in states.values()) for s in ("finished", "failed", "resume", "new")}
-    # A SLURM job gets the cores it asks for (cpus_per_task follows --threads), so one unless told.
-    threads = args.threads or (default_threads(args.workers) if args.executor == "local" else 1)
-    n_points = len({c.group for c in cells})
-    print(f"sweep {sweep.name}: {n_points} variant(s) and grid point(s) x {len(sweep.seeds)} seed(s) = "
-          f"{len(cells)} cells in {out}")
-    print(f"{count['finished']} finished earlier (skipped), {count['failed']} failed earlier (skipped; "
-          f"--retry-failed reruns them), {count['resume']} to resume, {count['new']} to start; "
-          f"{args.executor}, {args.workers if args.executor == 'local' else len(todo)} worker(s) x {threads} thread(s)",
-          flush=True)
-
-    by_id = {c.id: c for c in cells}
-    done = [0]
-    failures = []
-    t0 = time.perf_counter()
-
-    def on_result(record: dict) -> None:
-        cell = by_id[record["id"]]
-        done[0] += 1
-        status = record["status"] + (" (resumed)" if record.get("resumed") and record["status"] == "finished" else "")
-        took = f" in {record['seconds']:.1f} s" if "seconds" in record else ""
-        message = f": {record['message']}" if record.get("message") and record["status"] != "finished" else ""
-        print(f"[{done[0]}/{len(todo)}] {cell.group} seed {cell.seed}: {status}{took}{message}", flush=True)
-        if record["status"] in ("failed", "error"):
-            failures.append(record)
-
-    specs = [c.as_dict() for c in todo]
-    interrupted = False
-    if specs:
-        if args.executor == "local" and args.workers == 1:
-            interrupted = executors.run_in_process(specs, out, threads, on_result)
-        elif args.executor == "local":
-            interrupted = executors.run_in_pool(specs, out, args.workers, threads, on_result)
-        else:
-            interrupted = executors.run_with_submitit(specs, out, threads, on_result,
-                                                      cluster="local" if args.executor == "submitit-local" else "slurm",
-                                                      params=_slurm_params(args.slurm))
-    if specs:
-        print(f"ran {done[0]} cell(s) in {time.perf_counter() - t0:.1f} s\n")
-    report(out, cells)
-    if interrupted:
-        print("interrupted; re-run the same command to continue (finished cells are skipped)")
+    result = run_sweep(build_sweep(args), args.out, args.workers, args.threads, args.executor,
+                       _slurm_params(args.slurm), args.retry_failed)
+    if result.interrupted:
         return EXIT_INTERRUPTED
-    failed = sum(1 for c in cells if (cellmod.read_status(out / c.id) or {}).get("status") == "failed")
-    return EXIT_FAILED if failed or failures else 0
+    return EXIT_FAILED if result.failed else 0

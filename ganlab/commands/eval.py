@@ -44,8 +44,7 @@ def _step(text: str) -> int | str:
 
 
 def main(args) -> int:
-    from ganlab import run_evaluation as E
-    from ganlab.checkpoint import append_line
+    from ganlab import manager, run_evaluation as E
     from ganlab.runfolder import RunFolder
     from ganlab.stepstats import strict_json
 
@@ -61,11 +60,10 @@ def main(args) -> int:
     for step in steps:
         if step is None and E.kept_as_latest(run_dir, done):
             continue
-        row = E.evaluate_run(run_dir, args.n, args.seed, step, args.device, raw=args.raw)
-        if row["step"] in done:  # the latest was a copy of a kept step just evaluated
+        row = E.record(run_dir, args.n, args.seed, step, args.device, args.raw, manager.make_plugin_manager(), done)
+        if row is None:  # the latest was a copy of a kept step just evaluated
             continue
         done.add(row["step"])
-        append_line(eval_path, strict_json(row))
         if args.json:
             print(json.dumps(json.loads(strict_json(row))))
             continue

@@ -34,26 +34,30 @@ def request_from_args(args):
 
 def main(args) -> int:
     from ganlab import __version__, manager
+    from ganlab.api import train_request
     from ganlab.config import resolve_train
 
     request = request_from_args(args)  # flag mistakes fail before plugins (and torch) are loaded
     manager.check_names_early([*request.plugins, *request.options])
     resolve_train(request, [])  # the user's own trainer values, checked alone
-    from ganlab.run import prepare_run
 
-    trainer = prepare_run(manager.make_plugin_manager(), request, out=args.out, resume=args.resume,
-                          quiet=args.quiet)
-    if not trainer.world.is_main:  # under torchrun, rank 0 speaks for the run
-        return EXIT_INTERRUPTED if trainer.fit() == "interrupted" else 0
-    setup, folder = trainer.setup, trainer.folder
-    print(f"ganlab {__version__}: plugins {', '.join(setup.plugins)} on {setup.device}")
-    print(f"data: {setup.loaded.source}")
-    if trainer.step:
-        print(f"resuming at step {trainer.step} of {setup.train.steps}")
-    if trainer.world.active:
-        print(f"data-parallel over {trainer.world.size} ranks: {setup.train.batch_size} samples per rank and step")
-    print(f"run folder: {folder}")
-    status = trainer.fit()
+    def header(trainer) -> None:
+        if not trainer.world.is_main:  # under torchrun, rank 0 speaks for the run
+            return
+        setup = trainer.setup
+        print(f"ganlab {__version__}: plugins {', '.join(setup.plugins)} on {setup.device}")
+        print(f"data: {setup.loaded.source}")
+        if trainer.step:
+            print(f"resuming at step {trainer.step} of {setup.train.steps}")
+        if trainer.world.active:
+            print(f"data-parallel over {trainer.world.size} ranks: {setup.train.batch_size} samples per rank and step")
+        print(f"run folder: {trainer.folder}")
+
+    trainer, status = train_request(manager.make_plugin_manager(), request, args.out, args.resume, args.quiet,
+                                    before_fit=header)
+    folder = trainer.folder
+    if not trainer.world.is_main:
+        return EXIT_INTERRUPTED if status == "interrupted" else 0
     if status == "finished" and trainer.step == trainer.start_step:
         print(f"nothing to do: {folder} is already at step {trainer.step}; raise --steps to train on")
         return 0

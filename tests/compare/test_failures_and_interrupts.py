@@ -73,7 +73,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_completes_the_rest(tmp_path, tiny_swee
 
 
 def test_a_diverged_cell_is_failed_with_its_message(tmp_path, pm, monkeypatch):
-    from ganlab.compare.cells import cell_state, run_cell
+    from ganlab.sweeps.cells import cell_state, run_cell
     from ganlab.errors import TrainingDiverged
     from ganlab.trainer import Trainer
 
@@ -93,7 +93,7 @@ def test_a_diverged_cell_is_failed_with_its_message(tmp_path, pm, monkeypatch):
 
 
 def test_an_error_while_stopping_is_an_interruption_not_a_failure(tmp_path, pm, monkeypatch):
-    from ganlab.compare import cells
+    from ganlab.sweeps import cells
     from ganlab.trainer import Trainer
 
     def cut_short(self):  # a second Ctrl-C broke an import inside the step, say

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ganlab.cli import main
-from ganlab.compare.sweep import expand, parse_variant, sweep_from_dict
+from ganlab.sweeps.sweep import expand, parse_variant, sweep_from_dict
 from ganlab.errors import ConfigError
 
 
@@ -80,7 +80,7 @@ def test_bad_sweeps_are_user_errors(data, message):
 
 
 def test_final_metrics_are_the_last_step_rows_numbers(tmp_path):
-    from ganlab.compare.aggregate import final_metrics
+    from ganlab.sweeps.aggregate import final_metrics
 
     (tmp_path / "eval.jsonl").write_text('{"step": 2, "a": 1}\n{"step": 4, "a": 2, "flag": true, "name": "x"}\n'
                                          '{"step": 4, "fd": 3.5, "kl": null}\n{"step": 6, "a": 9\n')  # torn line
@@ -88,7 +88,7 @@ def test_final_metrics_are_the_last_step_rows_numbers(tmp_path):
 
 
 def test_final_metrics_ignore_later_rows_of_earlier_steps_raw_weights_and_sizes(tmp_path):
-    from ganlab.compare.aggregate import final_metrics
+    from ganlab.sweeps.aggregate import final_metrics
 
     rows = [{"step": 2, "fd": 9.0}, {"step": 4, "weights": "average", "fd": 3.5},
             {"step": 4, "source": "eval", "n": 100, "n_real": 100, "seed": 0, "seconds": 1.5, "weights": "average",
@@ -102,7 +102,7 @@ def test_final_metrics_ignore_later_rows_of_earlier_steps_raw_weights_and_sizes(
 def test_summary_statistics_and_seeded_bootstrap():
     import numpy as np
 
-    from ganlab.compare.aggregate import bootstrap_ci, summarise
+    from ganlab.sweeps.aggregate import bootstrap_ci, summarise
 
     row = summarise([1.0, 2.0, None, 4.0], failed=1, variant="v", metric="m")
     assert (row.mean, row.n, row.failed) == (7 / 3, 3, 1)

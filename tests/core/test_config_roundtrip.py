@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganlab.compare.sweep import expand, load_sweep
+from ganlab.sweeps.sweep import expand, load_sweep
 from ganlab.config import options_read_back
 from ganlab.errors import ConfigError
 from ganlab.manager import make_plugin_manager

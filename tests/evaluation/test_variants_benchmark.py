@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ganlab.cli import main
-from ganlab.compare.sweep import expand, load_sweep
+from ganlab.sweeps.sweep import expand, load_sweep
 
 SWEEP = Path(__file__).resolve().parents[2] / "benchmarks" / "variants.toml"
 NAMES = ["gan", "gan-minimax", "lsgan", "lsgan-pearson", "lsgan-sigmoid", "wgan", "wgan-gp", "wgan-gp-one-sided",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ganlab.compare.aggregate import eval_rows, numeric
-from ganlab.compare.sweep import Cell, slug
+from ganlab.sweeps.aggregate import eval_rows, numeric
+from ganlab.sweeps.sweep import Cell, slug
 
 
 def curves(sweep_dir: Path, cells: list[Cell], finished: dict[str, dict[int, Any]]) -> dict[str, dict[str, dict[int, dict]]]:

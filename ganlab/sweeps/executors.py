@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable
 
-from ganlab.compare import cells as cellmod
+from ganlab.sweeps import cells as cellmod
 from ganlab.errors import ConfigError
 
 OnResult = Callable[[dict[str, Any]], None]

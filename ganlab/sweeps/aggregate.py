@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ganlab.compare.cells import read_status
-from ganlab.compare.sweep import Cell
+from ganlab.sweeps.cells import read_status
+from ganlab.sweeps.sweep import Cell
 from ganlab.runfolder import RunFolder
 
 RESAMPLES = 10_000
