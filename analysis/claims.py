@@ -6,7 +6,8 @@ Two kinds of objects live here:
   are returned by a plugin's ``ganlab_claims`` hook. They hold the closed
   form a paper states; ``ganlab verify`` evaluates the plugin's own loss
   code and compares.
-* **Results** (:class:`Result`) are one row of the verify table.
+* **Results** (:class:`Result`) are one row of the verify table;
+  a :class:`Report` holds every row of one run.
 
 This module only needs the standard library and numpy, so a plugin can
 import it cheaply inside its ``ganlab_claims`` implementation.
@@ -179,6 +180,23 @@ class Result:
         out["data"] = _jsonable(self.data)
         return out
 
+
+
+@dataclass
+class Report:
+    """Every row of one verify run, and what it could not check."""
+
+    results: list[Result] = field(default_factory=list)
+    elapsed: float = 0.0
+    # Plugins with a loss hook and no declared claims: only the generic checks speak for them.
+    undeclared: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return self.count(FAIL) == 0
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):

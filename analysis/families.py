@@ -18,7 +18,6 @@ from ganlab.analysis import claims as C
 
 if TYPE_CHECKING:
     from ganlab.analysis.probe import LossProbe
-    from ganlab.analysis.suite import Report
 
 FAMILY_MODULES = (
     "generic_checks",
@@ -45,7 +44,7 @@ class Family:
     applies: Callable[[LossProbe], bool]
     # Rows that touch no plugin, added once to a full run (shown as INFO).
     standalone: Callable[[], list[C.Result]] | None = None
-    plot: Callable[[Report, Path], Path | None] | None = None
+    plot: Callable[[C.Report, Path], Path | None] | None = None
 
 
 def families() -> list[Family]:

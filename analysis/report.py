@@ -6,8 +6,8 @@ import json
 import textwrap
 
 from ganlab.analysis import claims as C
+from ganlab.analysis.claims import Report
 from ganlab.analysis.families import all_claims
-from ganlab.analysis.suite import Report
 
 COLUMNS = (("claim", 17), ("plugin", 30), ("measured", 50), ("expected", 38), ("tolerance", 24), ("status", 6))
 # Arrays too large for a summary (plots get them from the Result objects).

@@ -10,33 +10,18 @@ import contextlib
 import random
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
 import torch
 
 from ganlab.analysis import claims as C
+from ganlab.analysis.claims import Report
 from ganlab.analysis.families import Family, families
 from ganlab.analysis.probe import LossProbe
 from ganlab.errors import ConfigError, PluginError
 
 LOSS_HOOKS = {"ganlab_d_loss", "ganlab_g_loss"}
-
-
-@dataclass
-class Report:
-    results: list[C.Result] = field(default_factory=list)
-    elapsed: float = 0.0
-    # Plugins with a loss hook and no declared claims: only the generic checks speak for them.
-    undeclared: list[str] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.results)
-
-    @property
-    def ok(self) -> bool:
-        return self.count(C.FAIL) == 0
 
 
 @contextlib.contextmanager
