@@ -16,7 +16,7 @@ Conventions that hold for every hook:
   ``[-1, 1]``; 2-D toy points are ``(batch, 2)``.
 * **Labels** are ``(batch,)`` int64 class indices, or ``None`` in an
   unconditional run.
-* **Options.** ``options`` is a :class:`ganlab.options.Options` mapping. A
+* **Options.** ``options`` is a :class:`ganlab.Options` mapping. A
   plugin reads its own resolved options with ``options[MyOptions]`` where
   ``MyOptions`` is the dataclass it returned from :func:`ganlab_options`.
 * **Subsets.** An implementation may accept any subset of a spec's arguments
@@ -41,10 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 
     from ganlab.conditioning import Conditioner
     from ganlab.datasets import DataSpec, DatasetFactory
-    from ganlab.metrics import Metric
+    from ganlab.hooktypes import Metric, ValidationView
     from ganlab.options import Options
     from ganlab.regularizers import Regularizer
-    from ganlab.runsetup import ValidationView
 
 
 # --- configuration ---------------------------------------------------------
@@ -76,7 +75,7 @@ def ganlab_train_defaults(options: Options) -> Mapping[str, Any] | None:
     Two active plugins suggesting different values for one field is a
     conflict that stops the run before training. Settings that belong to a
     set-up rather than to a loss (an architecture preset's optimiser) go in a
-    :class:`ganlab.config.Fallback`, which yields to the other plugins'
+    :class:`ganlab.Fallback`, which yields to the other plugins'
     suggestions instead of conflicting with them.
     """
 
@@ -86,11 +85,11 @@ def ganlab_datasets(options: Options) -> Mapping[str, DatasetFactory] | None:
     """Offer datasets for ``--data NAME``.
 
     Returns a mapping from dataset name to a
-    :class:`ganlab.datasets.DatasetFactory`: a callable taking a
-    :class:`ganlab.datasets.DataRequest` and returning
-    :class:`ganlab.datasets.LoadedData` (images in ``[-1, 1]`` as one tensor,
+    :class:`ganlab.DatasetFactory`: a callable taking a
+    :class:`ganlab.DataRequest` and returning
+    :class:`ganlab.LoadedData` (images in ``[-1, 1]`` as one tensor,
     optional int64 labels, and a description of the source). A factory raises
-    :class:`ganlab.errors.DataError` with a fix when the data is missing.
+    :class:`ganlab.DataError` with a fix when the data is missing.
     Two plugins offering one name is a conflict.
     """
 
@@ -99,7 +98,7 @@ def ganlab_datasets(options: Options) -> Mapping[str, DatasetFactory] | None:
 def ganlab_validate(setup: ValidationView) -> str | list[str] | None:
     """Reject a combination that cannot work, before anything is written.
 
-    ``setup`` is a read-only :class:`ganlab.runsetup.ValidationView`: the
+    ``setup`` is a read-only :class:`ganlab.ValidationView`: the
     active plugin names (``plugins``), the data description (``data``), the
     resolved trainer settings (``train``), the ``options``, the
     ``conditioner``, the built ``generator`` and ``discriminator`` (each
@@ -119,11 +118,11 @@ def ganlab_conditioner(data: DataSpec, options: Options) -> Conditioner | None:
     """Say how a condition (a class label) enters G and D.
 
     ``data.num_classes`` is the number of classes, or ``None`` for a dataset
-    without labels. Returns a :class:`ganlab.conditioning.Conditioner`
+    without labels. Returns a :class:`ganlab.Conditioner`
     (label embeddings for G and D and how D uses them: concatenation or
     projection), or ``None`` for an unconditional run. Single answer.
 
-    Raise :class:`ganlab.errors.PluginError` with a fix when the data cannot
+    Raise :class:`ganlab.PluginError` with a fix when the data cannot
     be conditioned (no labels): it is shown with every other problem of the
     combination, before anything is written.
     """
@@ -139,7 +138,7 @@ def ganlab_generator(
     noise ``z`` of shape ``(batch, latent_dim)`` (and ``(batch,)`` int64
     labels when ``conditioner`` is not ``None``) to samples of shape
     ``(batch, *data.shape)`` in ``[-1, 1]``; image generators end in tanh.
-    Single answer. Raise :class:`ganlab.errors.PluginError` with a fix when
+    Single answer. Raise :class:`ganlab.PluginError` with a fix when
     this architecture cannot model ``data``; never return a placeholder.
     """
 
@@ -154,7 +153,7 @@ def ganlab_discriminator(
     of shape ``(batch, *data.shape)`` (plus labels in a conditional run) to
     raw scores of shape ``(batch,)`` or ``(batch, 1)``: higher means more
     real, and there is no sigmoid at the end. Single answer. Raise
-    :class:`ganlab.errors.PluginError` with a fix when this architecture
+    :class:`ganlab.PluginError` with a fix when this architecture
     cannot model ``data``.
     """
 
@@ -212,7 +211,7 @@ def ganlab_regularizer(
 ) -> Regularizer | list[Regularizer] | None:
     """Add regularizers: penalties, constraints and module transforms.
 
-    Returns one :class:`ganlab.regularizers.Regularizer` or a list of them
+    Returns one :class:`ganlab.Regularizer` or a list of them
     (or ``None``). Each has a ``name`` and a ``player`` (``"D"`` or ``"G"``)
     and may implement any of:
 
@@ -232,7 +231,7 @@ def ganlab_claims(options: Options) -> Any | list[Any] | None:
     """Declare closed-form theory claims about this plugin, for ``ganlab verify``.
 
     Returns one claim object or a list of them (or ``None``), built from the
-    classes in :mod:`ganlab.analysis.claims`; each carries its formula and
+    classes in :mod:`ganlab.claims`; each carries its formula and
     source, and ``ganlab verify`` checks it numerically against this
     plugin's own hooks (never against a second copy of the formula):
 
@@ -242,7 +241,7 @@ def ganlab_claims(options: Options) -> Any | list[Any] | None:
       ``E φ_r(real) + E φ_f(fake)``;
     * ``Criterion(value, objective)``: ``value(p_d, p_g)`` gives C(G), the
       objective at the optimal D, from two 1-D densities
-      (:class:`ganlab.analysis.densities.Mixture`), computed independently of
+      (:class:`ganlab.densities.Mixture`), computed independently of
       the loss code (e.g. with scipy); ``objective="d"`` means minus
       ``ganlab_d_loss`` at D*, ``"g"`` the generator loss at D* over
       p_d + p_g (Mao et al.'s V_LSGAN(G));
@@ -279,15 +278,15 @@ def ganlab_verify_variants() -> list[Mapping[str, str]] | None:
 def ganlab_metrics(data: DataSpec, options: Options) -> Mapping[str, Metric] | None:
     """Offer sample-quality metrics for this kind of data.
 
-    Returns a mapping from metric name to a :class:`ganlab.metrics.Metric`, or
+    Returns a mapping from metric name to a :class:`ganlab.Metric`, or
     ``None`` when this plugin has no metric for ``data`` (check
     ``data.name``, ``data.shape``, ``data.kind``). A metric is a callable
-    taking a :class:`ganlab.metrics.MetricBatch` (``real`` and ``fake``
+    taking a :class:`ganlab.MetricBatch` (``real`` and ``fake``
     samples of shape ``(n, *data.shape)`` on the CPU, the real samples'
     ``real_labels``, and in a conditional run ``fake_labels``, the labels G
     was asked for) and returning named numbers, e.g. ``{"fd": 3.2}``; the
     names become columns of ``eval.jsonl`` and must not clash with another
-    metric's. Raise :class:`ganlab.metrics.MetricError` with a fix when the
+    metric's. Raise :class:`ganlab.MetricError` with a fix when the
     metric cannot be computed here (missing weights). ``ganlab eval`` and
     ``--eval-every`` compute every metric of every active plugin: results
     add up, this is not a single-answer hook; two plugins offering one

@@ -18,14 +18,14 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 from torch import nn
 
 from ganlab.errors import GanlabError, PluginError
+from ganlab.hooktypes import Metric, MetricBatch
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganlab.datasets import DataSpec, LoadedData
@@ -38,37 +38,6 @@ RESERVED_KEYS = ("step", "source", "n", "n_real", "seed", "seconds", "weights")
 
 class MetricError(GanlabError):
     """A metric that cannot be computed here (missing weights, too few samples), with a fix."""
-
-
-@dataclass(frozen=True)
-class MetricBatch:
-    """What every metric sees: samples on the CPU, in the model range.
-
-    ``real`` and ``fake`` are float ``(n, *data.shape)`` (images in ``[-1, 1]``,
-    2-D points as they are); ``real_labels`` are the real samples' classes
-    (``None`` for unlabelled data); ``fake_labels`` are the labels G was asked
-    for in a conditional run, ``None`` otherwise. ``cache`` lets the metrics of
-    one plugin share work (e.g. features) within one evaluation: use
-    :meth:`cached` with a key that starts with your plugin's name.
-    """
-
-    real: torch.Tensor
-    fake: torch.Tensor
-    data: DataSpec
-    real_labels: torch.Tensor | None = None
-    fake_labels: torch.Tensor | None = None
-    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
-        if key not in self.cache:
-            self.cache[key] = compute()
-        return self.cache[key]
-
-
-class Metric(Protocol):
-    """A metric: ``metric(batch) -> {"name": number, ...}``; any callable of that shape is one."""
-
-    def __call__(self, batch: MetricBatch) -> Mapping[str, float]: ...
 
 
 # --- collecting and computing ------------------------------------------------------

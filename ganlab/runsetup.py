@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -20,7 +20,8 @@ from ganlab.conditioning import Conditioner
 from ganlab.config import RunConfig, RunRequest, TrainConfig, resolve_config
 from ganlab.datasets import DataRequest, DataSpec, LoadedData, default_data_root, load_image_folder
 from ganlab.errors import ConfigError, DataError, GanlabError, PluginError
-from ganlab.manager import GanlabPluginManager, Selection, guarded
+from ganlab.hooktypes import ValidationView
+from ganlab.manager import GanlabPluginManager, Selection, guarded, make_plugin_manager
 from ganlab.options import Options
 from ganlab.regularizers import Regularizer
 
@@ -58,28 +59,6 @@ class RunSetup:
 
     def regularizers_for(self, player: str) -> list[Regularizer]:
         return [r for r in self.regularizers if r.player == player]
-
-
-@dataclass(frozen=True)
-class ValidationView:
-    """The read-only view of a run that ``ganlab_validate`` gets.
-
-    ``generator`` or ``discriminator`` is ``None`` when its build hook raised
-    a :class:`~ganlab.errors.PluginError` (that message is reported already).
-    """
-
-    plugins: tuple[str, ...]
-    data: DataSpec
-    train: TrainConfig
-    options: Options
-    conditioner: Conditioner | None
-    generator: nn.Module | None
-    discriminator: nn.Module | None
-    providers: dict[str, tuple[str, ...]]
-
-    def implementers(self, hook_name: str) -> tuple[str, ...]:
-        """The active plugins that answer ``hook_name`` (the default provider included)."""
-        return self.providers.get(hook_name, ())
 
 
 def resolve_device(name: str) -> torch.device:
@@ -124,6 +103,22 @@ def load_data(selection: Selection, config: RunConfig) -> LoadedData:
         raise ConfigError(f"--batch-size {train.batch_size} is larger than the dataset "
                           f"({len(loaded)} samples); lower --batch-size")
     return loaded
+
+
+def load_dataset(name: str, *, plugins: Iterable[str] = (), options: Mapping[str, Mapping[str, Any]] | None = None,
+                 train: Mapping[str, Any] | None = None, autoload: bool | None = None) -> LoadedData:
+    """Dataset ``name`` (or an image folder) loaded as ``ganlab run --data NAME`` would load it, outside a run.
+
+    ``plugins`` are selected beside the always-active ones, so their
+    ``ganlab_datasets`` answer too; ``options`` are ``{plugin: {key: value}}``
+    as ``-o`` gives them; ``train`` holds trainer settings (``image_size``,
+    ``data_root``, ``seed``, ...). ``autoload=False`` leaves installed
+    third-party plugins out (``None``: as ``GANLAB_DISABLE_PLUGIN_AUTOLOAD`` says).
+    """
+    selection = make_plugin_manager(autoload=autoload).select(plugins)
+    request = RunRequest(train={**(train or {}), "data": name},
+                         options={plugin: dict(values) for plugin, values in (options or {}).items()})
+    return load_data(selection, resolve_config(selection, request))
 
 
 def _flatten(results: list[Any]) -> list[Any]:
