@@ -38,10 +38,7 @@ from math import prod
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.errors import PluginError
-from ganlab.regularizers import PenaltyBatch, Regularizer
-from ganlab.state_schema import Expect
+from ganlab import Expect, PenaltyBatch, PluginError, Regularizer, hookimpl
 
 
 @dataclass
@@ -175,7 +172,7 @@ def ganlab_claims(options):
     # Closed forms for `ganlab verify`, which checks them against the code above.
     import numpy as np
 
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     o = options[BEGANOptions]
     return [

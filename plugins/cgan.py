@@ -25,9 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ganlab import hookimpl
-from ganlab.conditioning import Conditioner
-from ganlab.errors import PluginError
+from ganlab import Conditioner, PluginError, hookimpl
 
 
 @dataclass

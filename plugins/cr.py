@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ganlab import hookimpl
-from ganlab.augment import augment, parse_policy
-from ganlab.checks import require_finite_nonnegative
-from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab import PenaltyBatch, Regularizer, hookimpl, require_finite_nonnegative
+from ganlab import augment as A
 
 
 @dataclass
@@ -37,7 +35,7 @@ class CROptions:
     def __post_init__(self):
         require_finite_nonnegative("weight (λ_real)", self.weight)
         require_finite_nonnegative("fake_weight (λ_fake)", self.fake_weight)
-        parse_policy(self.policy)
+        A.parse_policy(self.policy)
 
 
 @hookimpl
@@ -50,7 +48,7 @@ def consistency(critic, x: torch.Tensor, labels: torch.Tensor | None, policy: li
     def score(v):
         return (critic(v) if labels is None else critic(v, labels)).reshape(len(v), -1)
 
-    return (score(x) - score(augment(x, policy))).pow(2).sum(dim=1).mean()
+    return (score(x) - score(A.augment(x, policy))).pow(2).sum(dim=1).mean()
 
 
 class ConsistencyPenalty(Regularizer):
@@ -60,7 +58,7 @@ class ConsistencyPenalty(Regularizer):
     def __init__(self, weight: float = 10.0, balanced: bool = False, fake_weight: float = 10.0,
                  policy: str = "translation"):
         self.weight, self.balanced, self.fake_weight = weight, balanced, fake_weight
-        self.policy = parse_policy(policy)
+        self.policy = A.parse_policy(policy)
 
     def penalty(self, batch: PenaltyBatch) -> torch.Tensor:
         total = self.weight * consistency(batch.discriminator, batch.real, batch.real_labels, self.policy)

@@ -32,18 +32,10 @@ import torch
 from torch import nn
 
 import ganlab
-from ganlab import hookimpl
-from ganlab.datasets import (
-    DataRequest,
-    DataSpec,
-    Evaluation,
-    LoadedData,
-    image_spec,
-    network_reachable,
-    resize_images,
+from ganlab import (
+    DataError, DataRequest, DataSpec, Evaluation, GanlabError, LoadedData, Options, build_options, hookimpl, image_spec,
+    network_reachable, resize_images,
 )
-from ganlab.errors import DataError, GanlabError
-from ganlab.options import Options, build_options
 
 # --- options -----------------------------------------------------------------
 

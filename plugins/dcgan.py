@@ -37,10 +37,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.conditioning import Conditioner, with_label_channels
-from ganlab.datasets import DataSpec
-from ganlab.errors import PluginError
+from ganlab import Conditioner, DataSpec, PluginError, hookimpl, with_label_channels
 
 # Image side -> side of the first (G) / last (D) feature map; every other
 # layer doubles (G) or halves (D) the side.

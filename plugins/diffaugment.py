@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.augment import augment, parse_policy
-from ganlab.regularizers import Regularizer
+from ganlab import Regularizer, hookimpl
+from ganlab import augment as A
 
 
 @dataclass
@@ -34,7 +33,7 @@ class DiffAugmentOptions:
                         metadata={"help": "comma-separated: color, translation, cutout (and flip)"})
 
     def __post_init__(self):
-        parse_policy(self.policy)
+        A.parse_policy(self.policy)
 
 
 @hookimpl
@@ -52,7 +51,7 @@ class AugmentedDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.training:
-            x = augment(x, self.policy)
+            x = A.augment(x, self.policy)
         return self.inner(x) if labels is None else self.inner(x, labels)
 
 
@@ -61,7 +60,7 @@ class DiffAugment(Regularizer):
     player = "D"
 
     def __init__(self, policy: str = "color,translation,cutout"):
-        self.policy = parse_policy(policy)
+        self.policy = A.parse_policy(policy)
 
     def transform(self, module: nn.Module) -> nn.Module:
         return AugmentedDiscriminator(module, self.policy)

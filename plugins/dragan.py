@@ -36,9 +36,7 @@ from typing import Callable, Literal
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.checks import require_finite_nonnegative
-from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab import PenaltyBatch, Regularizer, hookimpl, require_finite_nonnegative
 
 
 @dataclass
@@ -113,7 +111,7 @@ def ganlab_validate(setup):
 
 @hookimpl
 def ganlab_claims(options):
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     # A linear critic w·x has ‖∇‖ = ‖w‖ at every x̂, so the penalty is λ(‖w‖ - 1)² exactly.
     o = options[DRAGANOptions]

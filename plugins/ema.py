@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.errors import ConfigError
+from ganlab import ConfigError, hookimpl
 
 
 @dataclass
@@ -104,7 +103,7 @@ def ganlab_generator_average(generator, options):
 
 @hookimpl
 def ganlab_claims(options):
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     o = options[EMAOptions]
     return [C.WeightAverage(decay=o.decay, rampup=o.rampup)]

@@ -155,8 +155,8 @@ GENERATOR_FORMULA = {"alternative": "∂/∂l -g_f(l)", "saddle": "∂/∂l -f*(
 
 @hookimpl
 def ganlab_claims(options):
-    from ganlab.analysis import claims as C
-    from ganlab.analysis.densities import f_divergence
+    from ganlab import claims as C
+    from ganlab import densities
 
     opts = options[FGANOptions]
     kind = opts.divergence
@@ -167,7 +167,7 @@ def ganlab_claims(options):
         claims.append(C.OptimalDiscriminator(
             lambda pd, pg: t_star(pd / pg), f"g_f(t*) = f'(p_d/p_g) ({kind})", f"{paper}, eq. 5 and Table 6"))
     claims.append(C.Criterion(
-        lambda p, q: f_divergence(p, q, f, kind), "d", f"C(G) = D_f(p_d‖p_g) = ∫ p_g f(p_d/p_g) dx ({kind})",
+        lambda p, q: densities.f_divergence(p, q, f, kind), "d", f"C(G) = D_f(p_d‖p_g) = ∫ p_g f(p_d/p_g) dx ({kind})",
         f"{paper}, eq. 4-6 (the bound is tight at T* = f'(p_d/p_g))", minimum_at_equal=True))
     saddle = opts.generator_loss == "saddle"
     grad = grad_saddle if saddle else grad_alt

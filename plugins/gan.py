@@ -59,8 +59,8 @@ def ganlab_claims(options):
     import numpy as np
     from scipy.special import expit
 
-    from ganlab.analysis import claims as C
-    from ganlab.analysis.densities import jsd
+    from ganlab import claims as C
+    from ganlab import densities
 
     def t_star(pd, pg):  # σ(t*) = p_d / (p_d + p_g)
         return np.log(pd) - np.log(pg)
@@ -68,7 +68,7 @@ def ganlab_claims(options):
     claims = [
         C.OptimalDiscriminator(t_star, "σ(t*) = p_d/(p_d+p_g), t* = log(p_d/p_g)",
                                "Goodfellow et al. 2014, Prop. 1"),
-        C.Criterion(lambda p, q: -np.log(4) + 2 * jsd(p, q), "d", "C(G) = -log 4 + 2·JSD(p_d‖p_g)",
+        C.Criterion(lambda p, q: -np.log(4) + 2 * densities.jsd(p, q), "d", "C(G) = -log 4 + 2·JSD(p_d‖p_g)",
                     "Goodfellow et al. 2014, Thm 1", minimum_at_equal=True),
         C.DiracEigenvalues((0.5j, -0.5j), "±f'(0)·i, f(t) = -log(1+e^-t), f'(0) = 1/2",
                            "Mescheder et al. 2018, Lemma 2.2", f_prime_0=0.5),

@@ -37,14 +37,14 @@ def ganlab_claims():
     # Closed forms for `ganlab verify`, which checks them against the code above.
     import numpy as np
 
-    from ganlab.analysis import claims as C
-    from ganlab.analysis.densities import total_variation
+    from ganlab import claims as C
+    from ganlab import densities
 
     return [
         C.OptimalDiscriminator(lambda pd, pg: np.sign(pd - pg), "t* = sign(p_d - p_g) (the margins ±1)",
                                "Lim & Ye 2017, Thm 1"),
         # min_t p_d·max(0, 1-t) + p_g·max(0, 1+t) = 2·min(p_d, p_g), and ∫min = 1 - TV.
-        C.Criterion(lambda p, q: 2 * total_variation(p, q) - 2, "d", "C(G) = 2·TV(p_d, p_g) - 2",
+        C.Criterion(lambda p, q: 2 * densities.total_variation(p, q) - 2, "d", "C(G) = 2·TV(p_d, p_g) - 2",
                     "Lim & Ye 2017, Thm 1", minimum_at_equal=True),
         # G's loss is -l, as in WGAN, and near 0 the hinge d_loss is WGAN's plus 2, so
         # the hinge shares WGAN's constant G gradient and Dirac-GAN eigenvalues (f'(0) = 1).

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ganlab import hookimpl
-from ganlab.datasets import DataSpec
-from ganlab.metrics import MetricBatch, MetricError
+from ganlab import DataSpec, MetricBatch, MetricError, hookimpl
 
 WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                "weights-inception-2015-12-05-6726825d.pth")
@@ -42,25 +40,29 @@ def require_inception() -> None:
                           f"there (ganlab does not download them); {_fetch_hint()}")
 
 
-def _to_unit(x: torch.Tensor) -> torch.Tensor:
-    return ((x.float() + 1) / 2).clamp(0, 1)
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """The 8-bit image a sample in [-1, 1] stands for, rounded (k / 127.5 - 1 maps back to k exactly)."""
+    return ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def inception_metric(batch: MetricBatch) -> dict[str, float]:
     require_inception()
-    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
     from torchmetrics.image.inception import InceptionScore
 
     # One process holds every sample (rank 0 under torchrun): no sync with ranks that do not evaluate.
-    fid = FrechetInceptionDistance(feature=2048, normalize=True, sync_on_compute=False)
-    score = InceptionScore(normalize=True, sync_on_compute=False)
+    # antialias=False: resize to 299 like TF and torch-fidelity (torchmetrics' default antialiased resize
+    # is, in its own words, different from the original Inception v3 implementation).
+    fid = FrechetInceptionDistance(feature=2048, antialias=False, sync_on_compute=False)
+    logits = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"], antialias=False)
+    score = InceptionScore(feature=logits, sync_on_compute=False)
     with torch.random.fork_rng(devices=[]):  # IS shuffles its splits with the global stream
         torch.manual_seed(0)
         for chunk in batch.real.split(100):
-            fid.update(_to_unit(chunk), real=True)
+            fid.update(_to_uint8(chunk), real=True)
         for chunk in batch.fake.split(100):
-            fid.update(_to_unit(chunk), real=False)
-            score.update(_to_unit(chunk))
+            fid.update(_to_uint8(chunk), real=False)
+            score.update(_to_uint8(chunk))
         is_mean, is_std = score.compute()
         return {"inception_fid": float(fid.compute()), "inception_is_mean": float(is_mean),
                 "inception_is_std": float(is_std)}

@@ -30,10 +30,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ganlab import hookimpl
-from ganlab.checks import require_finite_nonnegative
-from ganlab.regularizers import PenaltyBatch, Regularizer
-from ganlab.state_schema import Expect
+from ganlab import Expect, PenaltyBatch, Regularizer, hookimpl, require_finite_nonnegative
 
 
 @dataclass

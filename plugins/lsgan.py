@@ -98,8 +98,8 @@ def ganlab_claims(options):
     import numpy as np
     from scipy.special import expit, logit
 
-    from ganlab.analysis import claims as C
-    from ganlab.analysis.densities import lsgan_integral
+    from ganlab import claims as C
+    from ganlab import densities
 
     o = options[LSGANOptions]
     a, b, c = o.a, o.b, o.c
@@ -134,7 +134,7 @@ def ganlab_claims(options):
         # C(G) = ½∫s(D* - c)² = ((a+b)/2 - c)² + (b-a)²/8·∫δ²/s (∫s = 2, ∫δ = 0):
         # for every a ≠ b the minimum is at p_g = p_d, not only for Mao's coding.
         claims.append(C.Criterion(
-            lambda p, q: 0.5 * lsgan_integral(p, q, a, b, c), "g",
+            lambda p, q: 0.5 * densities.lsgan_integral(p, q, a, b, c), "g",
             "2C(G) = ∫((b-c)(p_d+p_g) - (b-a)p_g)²/(p_d+p_g) dx "
             "= 2((a+b)/2-c)² + (b-a)²/4·∫(p_d-p_g)²/(p_d+p_g) dx",
             f"{mao}, Thm 1 (seed 000)", minimum_at_equal=True,

@@ -34,8 +34,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.config import Fallback
+from ganlab import Fallback, hookimpl
 
 ACTIVATIONS = {
     "gelu": nn.GELU,

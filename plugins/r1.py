@@ -21,9 +21,7 @@ from typing import Callable
 
 import torch
 
-from ganlab import hookimpl
-from ganlab.checks import require_finite_nonnegative
-from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab import PenaltyBatch, Regularizer, hookimpl, require_finite_nonnegative
 
 __all__ = ["R1Options", "R1Penalty", "r1_penalty"]
 
@@ -77,7 +75,7 @@ def ganlab_regularizer(options):
 @hookimpl
 def ganlab_claims(options):
     # Dirac-GAN eigenvalues with R1 (Mescheder et al. 2018), checked by `ganlab verify`.
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     return [C.R1Penalty(gamma=options[R1Options].gamma)]
 

@@ -26,10 +26,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ganlab import hookimpl
-from ganlab.checks import require_finite_nonnegative
-from ganlab.pairing import pair_by_label
-from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab import PenaltyBatch, Regularizer, hookimpl, pair_by_label, require_finite_nonnegative
 
 
 @dataclass

@@ -99,7 +99,7 @@ DIRAC_W = {"rsgan": 0.5, "rasgan": 1.0, "ralsgan": 4.0, "rahinge": 2.0}
 
 @hookimpl
 def ganlab_claims(options):
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     kind = options[RelativisticOptions].kind
     w = DIRAC_W[kind]

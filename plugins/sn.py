@@ -34,8 +34,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganlab import hookimpl
-from ganlab.regularizers import Regularizer
+from ganlab import Regularizer, hookimpl
 
 WRAPPED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -101,6 +100,6 @@ def ganlab_regularizer(options):
 @hookimpl
 def ganlab_claims():
     # Largest singular value 1 and the Lipschitz bound, checked by `ganlab verify`.
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     return [C.SpectralNormalization()]

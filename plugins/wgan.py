@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.regularizers import Regularizer
+from ganlab import Regularizer, hookimpl
 
 
 @dataclass
@@ -101,7 +100,7 @@ def ganlab_claims():
     # Closed forms for `ganlab verify`, which checks them against the code above.
     import numpy as np
 
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     return [
         C.GeneratorGradient(lambda l: -np.ones_like(l), False, "∂/∂l (-l) = -1 (constant: never saturates)",

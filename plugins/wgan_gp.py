@@ -39,10 +39,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ganlab import hookimpl
-from ganlab.checks import require_finite_nonnegative
-from ganlab.pairing import pair_by_label
-from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab import PenaltyBatch, Regularizer, hookimpl, pair_by_label, require_finite_nonnegative
 
 __all__ = ["WGANGPOptions", "GradientPenalty", "gradient_penalty", "interpolate", "same_label_pairs"]
 
@@ -189,7 +186,7 @@ def ganlab_claims(options):
     # WGAN's losses come with WGAN's claims; `ganlab verify` checks the penalty's too.
     import numpy as np
 
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     opts = options[WGANGPOptions]
     return [

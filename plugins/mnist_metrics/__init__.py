@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ganlab import hookimpl
-from ganlab.datasets import DataSpec
-from ganlab.metrics import MetricBatch, MetricError, class_statistics, frechet_distance, kernel_distance, prdc
-from ganlab.options import Options
+from ganlab import (
+    DataSpec, MetricBatch, MetricError, Options, class_statistics, frechet_distance, hookimpl, kernel_distance, prdc,
+)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlab.errors import GanlabError
+from ganlab import GanlabError
 
 WEIGHTS_PATH = Path(__file__).with_name("mnist_classifier.pt")
 # Checked on every load: weights that do not match are refused, never used.

@@ -25,12 +25,9 @@ SEED = 0
 
 def embedded_mnist() -> tuple[torch.Tensor, torch.Tensor]:
     """The embedded split as uint8 images ``(10000, 1, 28, 28)`` and int64 labels, loaded through the host."""
-    from ganlab.config import RunRequest, resolve_config
-    from ganlab.manager import make_plugin_manager
-    from ganlab.runsetup import load_data
+    from ganlab import load_dataset
 
-    selection = make_plugin_manager(autoload=False).select([])
-    loaded = load_data(selection, resolve_config(selection, RunRequest(train={"data": "mnist-embedded"})))
+    loaded = load_dataset("mnist-embedded", autoload=False)
     return loaded.data, loaded.labels
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.plugins import BUILTINS
+from ganlab.defaults import BUILTINS
 from ganlab.testing import assert_plugin_conforms
 
 PLUGIN_DIR = Path(importlib.import_module("ganlab.plugins").__file__).parent

@@ -52,6 +52,6 @@ def ganlab_g_loss(fake_scores, real_scores, options):
 def ganlab_claims():
     # G's loss is D's with real and fake swapped: `ganlab verify` checks it with several
     # samples a side, where dropping a term or detaching the fake mean shows.
-    from ganlab.analysis import claims as C
+    from ganlab import claims as C
 
     return C.Relativistic(source="Jolicoeur-Martineau 2018, section 4")

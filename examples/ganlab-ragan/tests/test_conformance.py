@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ganlab_ragan
-from ganlab.options import defaults_for
+from ganlab import defaults_for
 from ganlab.testing import assert_plugin_conforms, check_plugin
 
 
