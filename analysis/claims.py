@@ -156,6 +156,20 @@ class EquilibriumControl:
     source: str = "Berthelot et al. 2017, Eq. 4"
 
 
+@dataclass(frozen=True)
+class Packing:
+    """A D transform that scores packs of ``m`` samples jointly, each sample getting its pack's score.
+
+    D then sees the m-fold product distributions, so the optimal packed D of
+    a loss whose pointwise optimum is t*(p_d, p_g) is t*(p_d^m, p_g^m) on
+    packs: for the standard loss σ(D*) = p_d^m / (p_d^m + p_g^m). The
+    declaring plugin's one D transform is checked on a table-valued D.
+    """
+
+    m: int
+    source: str = "Lin et al. 2018 (PacGAN), section 3 and Table 1's packed discriminators"
+
+
 # --- results -----------------------------------------------------------------
 
 

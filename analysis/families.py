@@ -33,6 +33,7 @@ FAMILY_MODULES = (
     "spectral",
     "equilibrium",
     "weight_average",
+    "packing",
 )
 
 

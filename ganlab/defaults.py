@@ -18,6 +18,7 @@ BUILTINS = {
     "fgan": "ganlab.plugins.fgan",
     "relativistic": "ganlab.plugins.relativistic",
     "began": "ganlab.plugins.began",
+    "pac": "ganlab.plugins.pac",  # before sn and diffaugment: D transforms apply in this order
     "wgan-gp": "ganlab.plugins.wgan_gp",
     "sn": "ganlab.plugins.sn",
     "r1": "ganlab.plugins.r1",
