@@ -1,0 +1,49 @@
+"""benchmarks/pacgan.toml, PacGAN's Table 1 as one sweep: it is the paper's set-up, and a few steps of it run through compare."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from ganlab.cli import main
+
+SWEEP = Path(__file__).resolve().parents[2] / "benchmarks" / "pacgan.toml"
+
+
+def test_the_table_1_sweep_runs_end_to_end_at_a_few_steps(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["compare", str(SWEEP), "--steps", "4", "--seeds", "1", "--threads", "1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().out
+    cells = json.loads((out / "cells.json").read_text())
+    assert len(cells) == 4 * 2
+    batch = {}
+    for cell in cells:
+        status = json.loads((out / cell["id"] / "status.json").read_text())
+        assert status["status"] == "finished" and status["step"] == 4, cell["id"]
+        batch[cell["variant"]] = tomllib.loads((out / cell["id"] / "config.toml").read_text())["train"]["batch_size"]
+    assert batch == {"gan": 100, "pacgan2": 200, "pacgan3": 300, "pacgan4": 400}  # as recorded by each run
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    modes = {r["variant"] for r in rows if r["metric"] == "modes_captured" and r["n"] == 1}
+    assert modes == {f"{v} [data={d}]" for v in batch for d in ("ring", "grid")}
+
+
+def test_the_sweep_is_pacgans_table_1(pm):
+    from ganlab.config import RunRequest, resolve_config
+    from ganlab.sweeps.sweep import expand, load_sweep
+
+    sweep = load_sweep(SWEEP)
+    assert [v.name for v in sweep.variants] == ["gan", "pacgan2", "pacgan3", "pacgan4"]
+    assert sweep.seeds == list(range(10))
+    cells = expand(sweep, pm)
+    assert {c.train["steps"] for c in cells} == {400_000} and {c.train["data"] for c in cells} == {"ring", "grid"}
+    for cell in cells:
+        if cell.seed:
+            continue
+        config = resolve_config(pm.select(cell.plugins), RunRequest(cell.plugins, dict(cell.train),
+                                                                     {k: dict(v) for k, v in cell.options.items()}))
+        m = config.options["pac"].m if "pac" in config.active else 1
+        assert config.train.batch_size == 100 * m  # 100 packs of m, as PacGAN's batch counts them
+        assert (config.train.latent_dim, config.train.lr, config.train.betas) == (2, 1e-4, (0.8, 0.999))
+        assert config.options["mlp"].preset == "pacgan-paper" and config.options["mlp"].d_act == "maxout"
+        assert config.options["gan"].generator_loss == "non-saturating"
