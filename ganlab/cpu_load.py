@@ -37,6 +37,8 @@ def warn_about_cpu(train, device: torch.device) -> None:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):  # not on every platform
         return
-    message = busy_message(load, os.cpu_count() or 1, train.threads)
+    # A process already held to one thread (torch.set_num_threads, OMP_NUM_THREADS) does not contend.
+    threads = train.threads or (1 if torch.get_num_threads() == 1 else 0)
+    message = busy_message(load, os.cpu_count() or 1, threads)
     if message:
         warnings.warn(message, UserWarning, stacklevel=2)

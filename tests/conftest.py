@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 
 # Test models are tiny: one thread avoids spin-waiting that costs more than the math.
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # and in the ganlab processes tests start
 
 # Tests never touch the network; --data mnist falls back to the embedded set.
 os.environ["GANLAB_OFFLINE"] = "1"

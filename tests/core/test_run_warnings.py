@@ -43,6 +43,7 @@ def test_a_run_warns_once_on_a_busy_machine_and_for_fp16_on_cpu(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cpu_load.os, "getloadavg", lambda: (7.5, 7.0, 7.0))
     monkeypatch.setattr(cpu_load.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cpu_load.torch, "get_num_threads", lambda: 2)  # torch's default there, not the tests' 1
     args = ["run", "--data", "ring", "--steps", "2", "--batch-size", "8", "--quiet",
             "-o", "mlp.g_hidden=8", "-o", "mlp.d_hidden=8", "--device", "cpu"]
     assert main([*args, "--out", "a", "--precision", "fp16"]) == 0
@@ -50,6 +51,9 @@ def test_a_run_warns_once_on_a_busy_machine_and_for_fp16_on_cpu(tmp_path, monkey
     assert err.count("the machine is busy (load average 7.5 on 2 cores)") == 1
     assert "fp16 on a CPU" in err
     assert main([*args, "--out", "b", "--threads", "1"]) == 0
+    assert "busy" not in capsys.readouterr().err
+    monkeypatch.setattr(cpu_load.torch, "get_num_threads", lambda: 1)  # e.g. OMP_NUM_THREADS=1
+    assert main([*args, "--out", "c"]) == 0
     assert "busy" not in capsys.readouterr().err
 
 

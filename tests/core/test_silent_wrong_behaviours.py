@@ -24,14 +24,14 @@ def test_diffaugment_augments_reals_and_fakes_in_both_updates(run_tiny, monkeypa
     import ganlab.plugins.diffaugment as plugin
 
     made = []
-    original = plugin.augment
+    original = plugin.A.augment
 
     def tagged(x, policy):
         out = original(x, policy)
         made.append(out)
         return out
 
-    monkeypatch.setattr(plugin, "augment", tagged)
+    monkeypatch.setattr(plugin.A, "augment", tagged)
     trainer = run_tiny(["diffaugment"], options={"diffaugment": {"policy": "translation"}}, fit=False)
     seen = []
     trainer.D.inner.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
