@@ -247,20 +247,22 @@ def apply_threads(train: TrainConfig) -> None:
         torch.set_num_threads(train.threads)
 
 
-def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def build_optimizer(setup: RunSetup, player: str, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    """The run's optimizer (the ``ganlab_optimizer`` hook) for one player's ``params``."""
     hook = setup.selection.hook
-    opts = []
-    for player, module in (("G", setup.generator), ("D", setup.discriminator)):
-        params = [p for p in module.parameters() if p.requires_grad]
-        try:
-            opt = hook.ganlab_optimizer(player=player, params=params, train=setup.train.for_player(player))
-        except GanlabError:
-            raise
-        except (Exception, SystemExit) as exc:  # a plugin's own bug: name it, no traceback
-            raise PluginError(f"plugin {', '.join(setup.selection.implementers('ganlab_optimizer'))!r} failed "
-                              f"in ganlab_optimizer for {player}: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(opt, torch.optim.Optimizer):
-            who = ", ".join(setup.selection.implementers("ganlab_optimizer"))
-            raise PluginError(f"ganlab_optimizer ({who}) returned {type(opt).__name__}, not a torch.optim.Optimizer")
-        opts.append(opt)
-    return opts[0], opts[1]
+    who = ", ".join(setup.selection.implementers("ganlab_optimizer"))
+    try:
+        opt = hook.ganlab_optimizer(player=player, params=params, train=setup.train.for_player(player))
+    except GanlabError:
+        raise
+    except (Exception, SystemExit) as exc:  # a plugin's own bug: name it, no traceback
+        raise PluginError(f"plugin {who!r} failed in ganlab_optimizer for {player}: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise PluginError(f"ganlab_optimizer ({who}) returned {type(opt).__name__}, not a torch.optim.Optimizer")
+    return opt
+
+
+def build_optimizers(setup: RunSetup) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    return tuple(build_optimizer(setup, player, [p for p in module.parameters() if p.requires_grad])
+                 for player, module in (("G", setup.generator), ("D", setup.discriminator)))

@@ -40,6 +40,21 @@ class StepStats:
     grad_norm_d: torch.Tensor | None = None
     grad_norm_g: torch.Tensor | None = None
 
+    @classmethod
+    def of(cls, d_updates: list[Update], g: Update) -> StepStats:
+        """A step's numbers from its ``n_critic`` updates of D and its update of G."""
+        n = len(d_updates)
+        d_penalties = {k: sum(u.penalties[k] for u in d_updates) / n for k in d_updates[0].penalties}
+        return cls(
+            d_loss=sum(u.loss for u in d_updates) / n,
+            g_loss=g.loss,
+            penalties=d_penalties | g.penalties,
+            real_score=sum(u.real_score for u in d_updates) / n,
+            fake_score=sum(u.fake_score for u in d_updates) / n,
+            grad_norm_d=d_updates[-1].grad_norm,
+            grad_norm_g=g.grad_norm,
+        )
+
     def values(self, average=None) -> dict[str, float | None]:
         """The numbers as floats; ``average`` (a collective) makes them means over all ranks."""
         named = {"d_loss": self.d_loss, "g_loss": self.g_loss,

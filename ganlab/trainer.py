@@ -97,17 +97,7 @@ class Trainer:
         d_updates = [self.d_update(measure=log) for _ in range(self.train.n_critic)]
         real, real_labels = d_updates[-1].real, d_updates[-1].real_labels
         g = self.g_update(real, real_labels, measure=log)
-        n = len(d_updates)
-        d_penalties = {k: sum(u.penalties[k] for u in d_updates) / n for k in d_updates[0].penalties}
-        return StepStats(
-            d_loss=sum(u.loss for u in d_updates) / n,
-            g_loss=g.loss,
-            penalties=d_penalties | g.penalties,
-            real_score=sum(u.real_score for u in d_updates) / n,
-            fake_score=sum(u.fake_score for u in d_updates) / n,
-            grad_norm_d=d_updates[-1].grad_norm,
-            grad_norm_g=g.grad_norm,
-        )
+        return StepStats.of(d_updates, g)
 
     def d_update(self, measure: bool = False) -> Update:
         """One step of D on a fresh real batch and fresh fakes."""
@@ -294,46 +284,59 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------
 
+    def logs_at(self, step: int) -> bool:
+        return step % self.train.log_every == 0 or step == self.train.steps
+
     def advance(self) -> dict[str, Any] | None:
         """One step exactly as the loop runs it; returns the metrics row on logging steps."""
-        t = self.train
-        log_now = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
+        log_now = self.logs_at(self.step + 1)
         stats = self.train_step(log=log_now)
         self.step += 1
-        if not log_now:
-            return None
+        return self.record(stats) if log_now else None
+
+    def record(self, stats: StepStats) -> dict[str, Any]:
+        """The metrics row of the step just taken; stops the run first if anything became non-finite."""
         average = (lambda t: mean_over_ranks(self.world, t)) if self.world.active else None
         record = {"step": self.step, **stats.values(average), "time": round(self.wall_time(), 3)}
         self.check_finite(record)
         return record
 
+    def after_step(self, record: dict[str, Any] | None, progress: Progress | None = None) -> None:
+        """What the run writes after a step, each at its interval: metrics, samples, evaluations, checkpoints."""
+        t = self.train
+        if record is not None and self.world.is_main:
+            append_line(self.folder.metrics, strict_json(record))
+            if progress is not None:
+                progress.logged(self.step, record)
+            self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
+        if self.step % t.sample_every == 0:
+            self.save_samples()
+        if t.eval_every and self.step % t.eval_every == 0:
+            self.evaluate_metrics()
+        if self.step % t.checkpoint_every == 0 or self._keep_now():
+            self.save_checkpoint()
+
+    def wrap_up(self) -> None:
+        """The last step's samples and checkpoint, where the intervals did not just write them."""
+        if self.step % self.train.sample_every:
+            self.save_samples()
+        if self.step % self.train.checkpoint_every and not self._keep_now():
+            self.save_checkpoint()
+
     def fit(self) -> str:
         """Train to ``--steps``; ``finished``, ``interrupted`` (a checkpoint was saved) or ``failed``."""
         t = self.train
         self._t0 = time.perf_counter()
-        main = self.world.is_main  # only rank 0 writes the run folder
-        progress = Progress(t, self.step, self.quiet, main, self.log)
+        progress = Progress(t, self.step, self.quiet, self.world.is_main, self.log)  # rank 0 speaks
         status = "failed"
         try:
             with self.signals:
                 while self.step < t.steps and not self._stopping():
                     record = self.advance()
                     progress.stepped(self.step)
-                    if record is not None and main:
-                        append_line(self.folder.metrics, strict_json(record))
-                        progress.logged(self.step, record)
-                        self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
-                    if self.step % t.sample_every == 0:
-                        self.save_samples()
-                    if t.eval_every and self.step % t.eval_every == 0:
-                        self.evaluate_metrics()
-                    if self.step % t.checkpoint_every == 0 or self._keep_now():
-                        self.save_checkpoint()
+                    self.after_step(record, progress)
                 status = "interrupted" if self.stop_requested else "finished"
-                if self.step % t.sample_every:
-                    self.save_samples()
-                if self.step % t.checkpoint_every and not self._keep_now():
-                    self.save_checkpoint()
+                self.wrap_up()
         finally:
             progress.close()
             try:

@@ -30,9 +30,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
 
 from ganlab import Regularizer, hookimpl
 
@@ -57,13 +58,57 @@ def ganlab_options():
     return SNOptions
 
 
+class PowerIteration(nn.Module):
+    """The parametrization ``W -> W / sigma(W)``, with u and v carried over between training forwards.
+
+    The same estimate as ``torch.nn.utils.parametrizations.spectral_norm`` (15
+    iterations at the start, ``n_power_iterations`` per training forward, the
+    same buffer names, so checkpoints load either way), but u and v are
+    updated with ``copy_`` rather than ``out=``: ``torch.func.vmap`` has no
+    batching rule for ``out=``, and ``ganlab run --seeds K`` trains K seeds'
+    normalised layers as one batched module.
+    """
+
+    def __init__(self, weight: torch.Tensor, n_power_iterations: int = 1, dim: int = 0, eps: float = 1e-12):
+        super().__init__()
+        self.dim, self.eps, self.n_power_iterations = dim, eps, n_power_iterations
+        h, w = self._matrix(weight).shape
+        self.register_buffer("_u", F.normalize(weight.new_empty(h).normal_(0, 1), dim=0, eps=eps))
+        self.register_buffer("_v", F.normalize(weight.new_empty(w).normal_(0, 1), dim=0, eps=eps))
+        self._iterate(self._matrix(weight), 15)  # a good start, so sigma is close from the first step
+
+    def _matrix(self, weight: torch.Tensor) -> torch.Tensor:
+        if self.dim != 0:
+            weight = weight.movedim(self.dim, 0)
+        return weight.flatten(1)
+
+    @torch.no_grad()
+    def _iterate(self, matrix: torch.Tensor, n: int) -> None:
+        for _ in range(n):
+            self._u.copy_(F.normalize(torch.mv(matrix, self._v), dim=0, eps=self.eps))
+            self._v.copy_(F.normalize(torch.mv(matrix.H, self._u), dim=0, eps=self.eps))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        matrix = self._matrix(weight)
+        if self.training:
+            self._iterate(matrix, self.n_power_iterations)
+        # Clones: the buffers change in place at the next forward, and a loss
+        # such as D(real) - D(fake) backpropagates through both forwards.
+        u, v = self._u.clone(), self._v.clone()
+        return weight / torch.vdot(u, torch.mv(matrix, v))
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        return value
+
+
 def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> int:
     """Wrap every Linear and Conv weight of ``module`` in place; returns how many."""
     count = 0
     for layer in list(module.modules()):
         if not isinstance(layer, WRAPPED) or parametrize.is_parametrized(layer, "weight"):
             continue  # already parametrized (e.g. by the architecture itself): keep that
-        spectral_norm(layer, n_power_iterations=n_power_iterations, dim=1 if isinstance(layer, TRANSPOSED) else 0)
+        dim = 1 if isinstance(layer, TRANSPOSED) else 0
+        parametrize.register_parametrization(layer, "weight", PowerIteration(layer.weight, n_power_iterations, dim))
         count += 1
     return count
 

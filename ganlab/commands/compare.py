@@ -41,6 +41,9 @@ def add_arguments(p) -> None:
                         "or submitit's local executor (for trying the SLURM path)")
     p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                    help="a submitit parameter, e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1")
+    p.add_argument("--vectorize", choices=("auto", "on", "off"), default="auto",
+                   help="train the seeds of a variant as one batched model: auto where the plugins allow it "
+                        "(else one by one, saying why), on, or off (default auto; needs --workers 1)")
     p.add_argument("--retry-failed", action="store_true", help="start failed cells again from scratch")
     p.add_argument("--report", metavar="SWEEP_DIR", help="rebuild the table and plots of a sweep folder; no training")
     add_train_flags(p.add_argument_group("trainer settings of every cell (override the file's [train])"),
@@ -121,7 +124,7 @@ def main(args) -> int:
         report(Path(args.report), load_cells(Path(args.report)))
         return 0
     result = run_sweep(build_sweep(args), args.out, args.workers, args.threads, args.executor,
-                       _slurm_params(args.slurm), args.retry_failed)
+                       _slurm_params(args.slurm), args.retry_failed, vectorize=args.vectorize)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.failed else 0

@@ -15,6 +15,11 @@ def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/<timestamp>-<plugins>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly from its checkpoint")
     p.add_argument("--quiet", "-q", action="store_true", help="plain log lines instead of a progress bar")
+    p.add_argument("--seeds", type=int, default=1, metavar="K",
+                   help="train seeds --seed .. --seed+K-1, each in OUT/seedN, as one batched model (default 1)")
+    p.add_argument("--vectorize", choices=("auto", "on", "off"), default="auto",
+                   help="with --seeds: auto batches when the plugins allow it, else runs the seeds one by one and "
+                        "says why; on refuses to run them one by one; off never batches (default auto)")
     add_train_flags(p.add_argument_group("trainer settings"))
 
 
@@ -39,7 +44,9 @@ def main(args) -> int:
 
     request = request_from_args(args)  # flag mistakes fail before plugins (and torch) are loaded
     manager.check_names_early([*request.plugins, *request.options])
-    resolve_train(request, [])  # the user's own trainer values, checked alone
+    settings = resolve_train(request, [])  # the user's own trainer values, checked alone
+    if args.seeds != 1 or (args.resume and _seed_folders(args.resume)):
+        return _main_seeds(args, request, settings.seed)
 
     def header(trainer) -> None:
         if not trainer.world.is_main:  # under torchrun, rank 0 speaks for the run
@@ -67,3 +74,55 @@ def main(args) -> int:
     print(f"done: {trainer.step} steps; samples in {folder.samples}, metrics in {folder.metrics}, "
           f"loss plot {folder.loss_plot}")
     return 0
+
+
+def _seed_folders(folder) -> list:
+    from ganlab.seeds import group_folders
+
+    return group_folders(folder)
+
+
+def _main_seeds(args, request, base: int) -> int:
+    """``--seeds K``: K ordinary run folders OUT/seedN, trained together (or one by one, saying why)."""
+    import dataclasses
+    from pathlib import Path
+
+    from ganlab import manager
+    from ganlab.config import RunRequest
+    from ganlab.errors import ConfigError
+    from ganlab.run import RESUMABLE_FLAGS
+    from ganlab.runfolder import default_folder
+    from ganlab.seeds import train_seeds
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.resume:
+        folders = _seed_folders(args.resume)
+        if args.out is not None or request.plugins or request.options or set(request.train) - RESUMABLE_FLAGS:
+            raise ConfigError(f"--resume {args.resume} continues its seeds as recorded; only --steps, the "
+                              f"intervals, --device and --threads can change")
+        runs = [{"request": RunRequest(train=dict(request.train)), "resume": f} for f in folders]
+        root = Path(args.resume)
+    else:
+        root = Path(args.out) if args.out else default_folder(request.plugins).path
+        runs = [{"request": dataclasses.replace(request, train={**request.train, "seed": base + k}),
+                 "out": root / f"seed{base + k}"} for k in range(args.seeds)]
+
+    def header(trainers, reason) -> None:
+        first = trainers[0]
+        print(f"ganlab: plugins {', '.join(first.setup.plugins)} on {first.setup.device}, {len(trainers)} seeds "
+              f"in {root}")
+        print(f"data: {first.setup.loaded.source}")
+        if trainers[0].step:
+            print(f"resuming at step {trainers[0].step} of {first.setup.train.steps}")
+        print("training the seeds as one batched model" if reason is None else
+              f"training the seeds one by one: {reason}")
+
+    results, _ = train_seeds(manager.make_plugin_manager(), runs, args.vectorize, args.quiet, before_fit=header)
+    for folder, status in results.items():
+        print(f"{folder}: {status}")
+    if any(s == "interrupted" for s in results.values()):
+        print(f"interrupted; continue with: ganlab run --resume {root}")
+        return EXIT_INTERRUPTED
+    failed = [f for f, s in results.items() if s not in ("finished", "interrupted")]
+    return 2 if failed else 0

@@ -125,3 +125,77 @@ def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) ->
 
 def _no_log(*args, **kwargs) -> None:
     pass
+
+
+def seed_groups(cells: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Cells that differ only in seed, together (in the order given); the others alone."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for cell in cells:
+        train = {k: v for k, v in cell["train"].items() if k != "seed"}
+        key = json.dumps([cell["group"], cell["plugins"], cell["options"], train], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(cell)
+    return list(groups.values())
+
+
+def run_cells_batched(cells: list[dict[str, Any]], sweep_dir: str, threads: int = 0, pm=None,
+                      vectorize: str = "auto", say=None) -> list[dict[str, Any]]:
+    """Cells that differ only in seed, trained as one batched model (:mod:`ganlab.seeds`); a record each.
+
+    A set-up that cannot batch runs its cells one by one, as :func:`run_cell` would; the reason is said once.
+    """
+    from ganlab.config import RunRequest
+    from ganlab.seeds import train_seeds
+
+    t0 = time.perf_counter()
+    done = [c for c in cells if cell_state(Path(sweep_dir) / c["id"]) in DONE]
+    skipped = [run_cell(c, sweep_dir, threads, pm) for c in done]
+    cells = [c for c in cells if c not in done]
+    if len(cells) < 2 or _stop["requested"]:
+        return skipped + [run_cell(c, sweep_dir, threads, pm) for c in cells]
+    pm = pm or _plugin_manager()
+    extra = {"threads": threads} if threads else {}
+    runs, bases = [], []
+    for cell in cells:
+        run_dir = Path(sweep_dir) / cell["id"]
+        state = cell_state(run_dir)
+        bases.append({"id": cell["id"], "resumed": state == "resume"})
+        if state == "resume":
+            steps = {"steps": cell["train"]["steps"]} if "steps" in cell["train"] else {}
+            runs.append({"request": RunRequest(train={**steps, **extra}), "resume": run_dir})
+        else:
+            if run_dir.exists():  # stopped before its first checkpoint: nothing to keep
+                RunFolder(run_dir).refuse_if_in_use()
+                shutil.rmtree(run_dir)
+            runs.append({"request": RunRequest(list(cell["plugins"]), {**cell["train"], **extra},
+                                               {k: dict(v) for k, v in cell["options"].items()}),
+                         "out": run_dir})
+
+    def told(trainers, reason) -> None:
+        if reason is not None and say is not None:
+            say(f"{cells[0]['group']}: seeds run one by one: {reason}", flush=True)
+
+    try:
+        results, _ = train_seeds(pm, runs, vectorize, quiet=True, log=_no_log, before_fit=told)
+    except KeyboardInterrupt:
+        _stop["requested"] = True
+        return skipped + [{**b, "status": "interrupted", "message": "aborted"} for b in bases]
+    except Exception as exc:  # a bad combination or a plugin bug fails these cells only
+        text = str(exc) if isinstance(exc, GanlabError) else \
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        return skipped + [{**write_status(Path(sweep_dir) / b["id"], "failed", text, error=type(exc).__name__), **b}
+                          for b in bases]
+    seconds = round(time.perf_counter() - t0, 3)
+    records = skipped
+    for cell, base in zip(cells, bases):
+        run_dir = Path(sweep_dir) / cell["id"]
+        status = results.get(run_dir, "failed")
+        if status == "finished":
+            records.append({**write_status(run_dir, "finished", step=cell["train"].get("steps"), seconds=seconds),
+                            **base})
+        elif status == "interrupted":
+            _stop["requested"] = True
+            records.append({**base, "status": "interrupted", "message": "stopped"})
+        else:
+            records.append({**write_status(run_dir, "failed", status, error="TrainingDiverged", seconds=seconds),
+                            **base})
+    return records

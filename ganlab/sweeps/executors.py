@@ -48,20 +48,30 @@ class _Interrupts:
             signal.signal(s, old)
 
 
-def run_in_process(cells: list[dict], sweep_dir: Path, threads: int, on_result: OnResult, pm=None) -> bool:
-    """One cell after another in this process (``--workers 1``): no start-up cost per worker."""
+def run_in_process(cells: list[dict], sweep_dir: Path, threads: int, on_result: OnResult, pm=None,
+                   vectorize: str = "off", say=None) -> bool:
+    """One cell after another in this process (``--workers 1``): no start-up cost per worker.
+
+    With ``vectorize`` auto or on, the cells of one variant that differ only in seed train together as one
+    batched model (:mod:`ganlab.seeds`).
+    """
 
     def again():
         raise KeyboardInterrupt
 
+    groups = cellmod.seed_groups(cells) if vectorize != "off" else [[c] for c in cells]
     cellmod._stop["requested"] = False
     with _Interrupts(lambda: cellmod._stop.update(requested=True), again) as stops:
-        for cell in cells:
+        for group in groups:
             if cellmod._stop["requested"]:
                 break
-            record = cellmod.run_cell(cell, str(sweep_dir), threads, pm=pm)
-            on_result(record)
-            if record["status"] == "interrupted":
+            if len(group) > 1:
+                records = cellmod.run_cells_batched(group, str(sweep_dir), threads, pm, vectorize, say)
+            else:
+                records = [cellmod.run_cell(group[0], str(sweep_dir), threads, pm=pm)]
+            for record in records:
+                on_result(record)
+            if any(r["status"] == "interrupted" for r in records):
                 cellmod._stop["requested"] = True  # the trainer took the Ctrl-C itself
     stopped = cellmod._stop["requested"] or stops.count > 0
     cellmod._stop["requested"] = False

@@ -84,6 +84,7 @@ def check_training(context: TrainContext, results: Results) -> None:
     if not results.run("train.setup", build):
         results.skip("train.updates", "the tiny run did not start")
         results.skip("train.deterministic", "the tiny run did not start")
+        results.skip("train.batches", "the tiny run did not start")
         return
 
     def updates():
@@ -120,5 +121,14 @@ def check_training(context: TrainContext, results: Results) -> None:
             "global generator (which ganlab seeds), never from unseeded sources",
         )
 
+    def batches():
+        # A report, not a requirement: a set-up that cannot batch trains its seeds one by one.
+        from ganlab.seeds import why_not
+
+        why = why_not([context.trainer(), context.trainer()])
+        return "batches: --seeds K trains K seeds as one model" if why is None else \
+            f"does not batch (--seeds K trains the seeds one by one): {why}"
+
     results.run("train.updates", updates)
     results.run("train.deterministic", deterministic)
+    results.run("train.batches", batches)

@@ -377,3 +377,27 @@ def test_options_that_do_not_read_back_fail_the_kit():
     assert "options.read_back" in failed(results)
     assert "options.read_back" not in failed(check_plugin(plugin(ganlab_options=lambda: Opts, ganlab_d_loss=d_loss),
                                                           name="presetted"))
+
+
+# --- what the kit reports about --seeds -------------------------------------------
+
+
+class _BranchingD(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.linear = nn.Linear(dim, 1)
+
+    def forward(self, x, labels=None):
+        return self.linear(x) if x.sum() > 0 else self.linear(-x)  # vmap cannot batch a branch on values
+
+
+def test_the_kit_reports_whether_a_plugin_batches():
+    report = {r.check: r for r in check_plugin("sn")}["train.batches"]
+    assert report.passed and report.message.startswith("batches")
+    branchy = plugin(ganlab_discriminator=lambda data: _BranchingD(int(torch.tensor(data.shape).prod())))
+    report = {r.check: r for r in check_plugin(branchy, "branchy", data="ring")}["train.batches"]
+    assert report.passed  # a report, not a failure: such a plugin's seeds train one by one
+    assert report.message.startswith("does not batch") and "built by branchy" in report.message
+    assert "data-dependent control flow" in report.message
+    report = {r.check: r for r in check_plugin("diffaugment", data="mnist-embedded")}["train.batches"]
+    assert "changed by diffaugment" in report.message and "random numbers" in report.message
