@@ -31,6 +31,7 @@ BUILTINS = {
     "cgan": "ganlab.plugins.cgan",
     "mnist-metrics": "ganlab.plugins.mnist_metrics",
     "inception": "ganlab.plugins.inception",
+    "tensorboard": "ganlab.plugins.tensorboard_events",
 }
 
 # Active in every run: the datasets and the MNIST sample-quality metrics.

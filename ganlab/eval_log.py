@@ -23,8 +23,10 @@ from ganlab.stepstats import strict_json
 
 
 class EvalLog:
-    def __init__(self, setup, folder: RunFolder, sampler: torch.nn.Module, averaged: bool, quiet: bool, log):
+    def __init__(self, setup, folder: RunFolder, sampler: torch.nn.Module, averaged: bool, quiet: bool, log,
+                 observe=None):
         self.setup, self.folder, self.sampler, self.quiet, self.log = setup, folder, sampler, quiet, log
+        self.observe = observe  # told each row written (the ganlab_on_eval hook)
         # Marks evaluations of an average of G's weights; runs without one keep their rows as they were.
         self.weights = {"weights": "average"} if averaged else {}
         self._metrics = None
@@ -74,6 +76,8 @@ class EvalLog:
             return None
         row = {"step": step, "source": source, "n": n, **self.weights, **values}
         append_line(self.folder.eval, strict_json(row))
+        if self.observe is not None:
+            self.observe(row)
         if self.quiet:
             self.log(f"step {step}: {summary(values, per_line=len(values))}")
         return row

@@ -312,12 +312,44 @@ def ganlab_optimizer(
 
 
 @hookspec
+def ganlab_on_run_start(run_dir: Path, step: int, config: Mapping[str, Any]) -> None:
+    """Called once when training starts, and again each time the run resumes.
+
+    ``step`` is where training starts (0, or the checkpoint's step on
+    ``--resume``: anything an observer recorded after it in an earlier session
+    belongs to steps that will be trained again). ``config`` is the run's
+    ``config.toml`` as a mapping (``plugins``, ``train``, ``options``). Return
+    value is ignored.
+    """
+
+
+@hookspec
 def ganlab_on_log(step: int, record: Mapping[str, float], run_dir: Path) -> None:
     """Observe training: called at every logging step.
 
     ``record`` is the row just appended to ``metrics.jsonl``: ``step``, the
     losses, each named penalty, the mean real and fake scores, the gradient
     norms of G and D and the wall time. Return value is ignored.
+    """
+
+
+@hookspec
+def ganlab_on_eval(step: int, row: Mapping[str, Any], run_dir: Path) -> None:
+    """Observe an evaluation: called for every row appended to ``eval.jsonl``.
+
+    ``row`` holds ``step``, ``source`` (``"samples"``: the fixed-noise points
+    of a 2-D run's sample step; ``"train"``: ``--eval-every``), ``n`` and each
+    metric's values. Return value is ignored.
+    """
+
+
+@hookspec
+def ganlab_on_samples(step: int, samples: torch.Tensor, picture: Path, run_dir: Path) -> None:
+    """Observe the fixed-noise samples: called at every sample step.
+
+    ``samples`` are G's outputs for the run's fixed noise (images in
+    ``[-1, 1]``, or 2-D points); ``picture`` is the PNG just written from them
+    (the image grid, or the scatter plot). Return value is ignored.
     """
 
 

@@ -398,6 +398,8 @@ class SeedGroup:
         statuses: dict[int, str] = {}
         status = "failed"
         try:
+            for k in list(self.alive):
+                self._guarded(k, lambda t: t.started())
             with signals:
                 while self.alive and self.step < first.train.steps and not signals.requested:
                     log_now = first.logs_at(self.step + 1)

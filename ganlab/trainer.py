@@ -69,7 +69,9 @@ class Trainer:
         self.noise = torch.Generator(device=self.device).manual_seed(t.seed + 1)
         # Collaborators, one job each: pictures, eval.jsonl, Ctrl-C.
         self.pictures = SamplePictures(setup, self.folder, self.sampler)
-        self.eval_log = EvalLog(setup, self.folder, self.sampler, self.G_avg is not None, quiet, log)
+        self.eval_log = EvalLog(setup, self.folder, self.sampler, self.G_avg is not None, quiet, log,
+                                observe=lambda row: self._observe("ganlab_on_eval", step=row["step"], row=row,
+                                                                  run_dir=self.run_dir))
         self.signals = StopSignals(log)
         self.step = self.start_step = 0
         self.wall_offset = 0.0
@@ -276,7 +278,9 @@ class Trainer:
         fake = self.pictures.draw()
         row = self.eval_log.of_samples(self.step, fake, self.pictures.labels)
         values = {k: v for k, v in (row or {}).items() if k not in ("step", "source", "n", "weights")}
-        return self.pictures.save(self.step, fake, summary(values))
+        picture = self.pictures.save(self.step, fake, summary(values))
+        self._observe("ganlab_on_samples", step=self.step, samples=fake, picture=picture, run_dir=self.run_dir)
+        return picture
 
     def evaluate_metrics(self) -> dict[str, Any] | None:
         """``--eval-every``: the row written; only rank 0 evaluates (the metrics draw no shared stream)."""
@@ -323,6 +327,14 @@ class Trainer:
         if self.step % self.train.checkpoint_every and not self._keep_now():
             self.save_checkpoint()
 
+    def started(self) -> None:
+        """Tell observers where training starts (the config as ``config.toml`` records it)."""
+        if self.world.is_main:
+            from ganlab.config import read_toml
+
+            config = read_toml(self.folder.config, "run config") if self.folder.config.is_file() else {}
+            self._observe("ganlab_on_run_start", run_dir=self.run_dir, step=self.step, config=config)
+
     def fit(self) -> str:
         """Train to ``--steps``; ``finished``, ``interrupted`` (a checkpoint was saved) or ``failed``."""
         t = self.train
@@ -330,6 +342,7 @@ class Trainer:
         progress = Progress(t, self.step, self.quiet, self.world.is_main, self.log)  # rank 0 speaks
         status = "failed"
         try:
+            self.started()
             with self.signals:
                 while self.step < t.steps and not self._stopping():
                     record = self.advance()

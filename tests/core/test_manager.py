@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import types
 
 import pytest
@@ -208,6 +210,30 @@ def test_on_log_and_run_end_callbacks(pm, run_tiny):
     run_tiny(["watcher"], train={"steps": 3, "log_every": 1})
     assert logged == [(1, 1), (2, 2), (3, 3)]
     assert ended == [(3, "finished", True)]
+
+
+def test_run_start_eval_and_samples_observers(pm, run_tiny, tmp_path):
+    seen = []
+    pm.add_plugin(plugin(
+        ganlab_on_run_start=lambda run_dir, step, config: seen.append(("start", step, config["train"]["steps"])),
+        ganlab_on_eval=lambda step, row, run_dir: seen.append(("eval", step, row["source"], row["step"])),
+        ganlab_on_samples=lambda step, samples, picture, run_dir: seen.append(
+            ("samples", step, tuple(samples.shape), picture.name, picture.is_file())),
+    ), "watcher")
+    train = {"steps": 4, "sample_every": 2, "checkpoint_every": 2, "log_every": 1}
+    trainer = run_tiny(["watcher"], data="ring", train=train, out=tmp_path / "r")
+    assert seen[0] == ("start", 0, 4)
+    assert [s for s in seen if s[0] == "samples"] == [("samples", k, (2500, 2), f"step_{k:06d}.png", True)
+                                                     for k in (2, 4)]
+    rows = [json.loads(line) for line in (trainer.run_dir / "eval.jsonl").read_text().splitlines()]
+    assert [s for s in seen if s[0] == "eval"] == [("eval", r["step"], r["source"], r["step"]) for r in rows]
+    assert len(rows) == 2
+    seen.clear()
+    from ganlab.config import RunRequest
+    from ganlab.run import prepare_run
+
+    prepare_run(pm, RunRequest(train={"steps": 6}), resume=tmp_path / "r", quiet=True, log=lambda *a: None).fit()
+    assert seen[0] == ("start", 4, 6)  # at the checkpoint's step; config.toml records the new --steps
 
 
 def test_custom_dataset_hook(pm, run_tiny):
