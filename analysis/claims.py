@@ -290,6 +290,20 @@ def contradicted(info: ClaimInfo, plugin: str, declared: Any, expected: str, rea
                   note=f"declared {type(declared).__name__}, but {reason}")
 
 
+def unmet_premise(info: ClaimInfo, probe: Any, reason: str | None, expected: str,
+                  claim_type: type | None = None) -> Result | None:
+    """The result where a check's premise fails (``reason``): FAIL if the plugin declared the claim, else N/A.
+
+    None when the premise holds and the check goes on.
+    """
+    if not reason:
+        return None
+    declared = probe.declarations(claim_type) if claim_type is not None else []
+    if declared:
+        return contradicted(info, probe.label, declared[0], expected, reason)
+    return result(info, probe.label, NA, "-", expected, "-", note=reason)
+
+
 def fmt(x: float) -> str:
     """Short number formatting for the table."""
     if x is None:

@@ -87,9 +87,9 @@ def check_exact() -> C.Result:
 
 
 def check_gradient(probe: LossProbe, theta: float = 1.0) -> C.Result:
-    reason = solver.not_separable(probe)
-    if reason:
-        return C.result(GRADIENT, probe.label, C.NA, "-", "∂C/∂θ → 0", "-", note=reason)
+    unmet = C.unmet_premise(GRADIENT, probe, solver.not_separable(probe), "∂C/∂θ → 0")
+    if unmet is not None:
+        return unmet
     if not solver.has_pointwise_optimum(probe):
         return C.result(GRADIENT, probe.label, C.NA, "unbounded", "∂C/∂θ → 0", "-",
                         note="no pointwise D*: see disjoint-w1")
@@ -173,9 +173,9 @@ def w1_from_critic(probe: LossProbe, theta: float) -> tuple[float, float, float]
 
 
 def check_w1(probe: LossProbe) -> C.Result:
-    reason = solver.not_separable(probe)
-    if reason:
-        return C.result(W1, probe.label, C.NA, "-", "|θ|", "-", note=reason)
+    unmet = C.unmet_premise(W1, probe, solver.not_separable(probe), "|θ|")
+    if unmet is not None:
+        return unmet
     if solver.has_pointwise_optimum(probe):
         return C.result(W1, probe.label, C.NA, "-", "|θ|", "-",
                         note="this loss has a pointwise D*: its criterion is not W₁ (see disjoint-gradient)")

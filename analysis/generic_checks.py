@@ -122,9 +122,9 @@ def _curve(probe: LossProbe) -> dict:
 
 
 def check_optimum(probe: LossProbe) -> C.Result:
-    reason = _pointwise_reason(probe)
-    if reason:
-        return C.result(OPTIMUM, probe.label, C.NA, "-", "a pointwise optimum", "-", note=reason)
+    unmet = C.unmet_premise(OPTIMUM, probe, _pointwise_reason(probe), "a pointwise optimum")
+    if unmet is not None:
+        return unmet
     cur = _curve(probe)
     pd, pg = cur["pd"][:, None], cur["pg"][:, None]
     r, f = solver.phi(probe, GRID)
@@ -140,9 +140,9 @@ def check_optimum(probe: LossProbe) -> C.Result:
 
 
 def check_monotone(probe: LossProbe) -> C.Result:
-    reason = _pointwise_reason(probe)
-    if reason:
-        return C.result(MONOTONE, probe.label, C.NA, "-", "t* increasing in q", "-", note=reason)
+    unmet = C.unmet_premise(MONOTONE, probe, _pointwise_reason(probe), "t* increasing in q")
+    if unmet is not None:
+        return unmet
     cur = _curve(probe)
     tol_t, unique = optimal_d.t_tolerance(probe, cur)
     # An optimum at ±T_MAX (infinite) is a single point too: its direction counts.
@@ -198,9 +198,9 @@ def _monotone_direction(probe: LossProbe, cur: dict) -> C.Result:
 
 
 def check_path(probe: LossProbe) -> C.Result:
-    reason = _pointwise_reason(probe)
-    if reason:
-        return C.result(PATH, probe.label, C.NA, "-", "C(p_s) falls to C(p_d)", "-", note=reason)
+    unmet = C.unmet_premise(PATH, probe, _pointwise_reason(probe), "C(p_s) falls to C(p_d)")
+    if unmet is not None:
+        return unmet
     ms = [criterion.measure(probe, P_DATA, _toward(P_START, P_DATA, s), "d") for s in PATH_S]
     values = [m.value for m in ms]
     problems = []

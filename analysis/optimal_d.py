@@ -65,12 +65,10 @@ def t_tolerance(probe: LossProbe, cur: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check(probe: LossProbe) -> C.Result:
-    reason = solver.not_separable(probe)
-    if reason and probe.declarations(C.OptimalDiscriminator):
-        return C.contradicted(INFO, probe.label, probe.declarations(C.OptimalDiscriminator)[0],
-                              "pointwise optimum", reason)
-    if reason:
-        return C.result(INFO, probe.label, C.NA, "-", "pointwise optimum", "-", note=reason)
+    unmet = C.unmet_premise(INFO, probe, solver.not_separable(probe), "pointwise optimum",
+                           C.OptimalDiscriminator)
+    if unmet is not None:
+        return unmet
     cur = curve(probe)
     data = {"ratios": cur["ratios"], "t_numeric": cur["t"], "kinds": cur["kinds"]}
     if "unbounded" in cur["kinds"]:

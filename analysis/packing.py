@@ -160,9 +160,9 @@ def _index(m: int) -> np.ndarray:
 def _optimal(probe: LossProbe, reg, m: int, packs: list[tuple[int, ...]], p_d: tuple[int, ...] = P_D,
              p_g: tuple[int, ...] = P_G) -> C.Result:
     """The packed D's optimal table against t*(p_d^m, p_g^m); ``p_d``, ``p_g`` are integer weights of one sum."""
-    reason = solver.not_separable(probe)
-    if reason:
-        return C.result(OPTIMAL, probe.label, C.NA, "-", "pointwise optimum", "-", note=reason)
+    unmet = C.unmet_premise(OPTIMAL, probe, solver.not_separable(probe), "pointwise optimum")
+    if unmet is not None:
+        return unmet
     if not solver.has_pointwise_optimum(probe):
         return C.result(OPTIMAL, probe.label, C.NA, "unbounded below", "no pointwise optimum", "-",
                         note="the loss has no pointwise optimal D (a critic loss), packed or not")
@@ -195,20 +195,9 @@ def _optimal(probe: LossProbe, reg, m: int, packs: list[tuple[int, ...]], p_d: t
     G = lambda t: loss_and_grads(t)[1]  # noqa: E731
     # Bisection on the sign of ∂L/∂T_s, every sequence at once (each slot's derivative depends on its own
     # T_s only, since its samples score T_s alone); brackets double until they hold the sign change.
-    lo, hi = -np.ones(len(pd)), np.ones(len(pd))
-    while True:
-        g_lo, g_hi = G(lo), G(hi)
-        grow_lo, grow_hi = (g_lo > 0) & (lo > -T_MAX), (g_hi < 0) & (hi < T_MAX)
-        if not (grow_lo.any() or grow_hi.any()):
-            break
-        lo, hi = np.where(grow_lo, 2 * lo, lo), np.where(grow_hi, 2 * hi, hi)
+    lo, hi, g_lo, g_hi = solver.grow_brackets(lambda a, b: (G(a), G(b)), len(pd))
     interior = (g_lo <= 0) & (g_hi >= 0)
-    for _ in range(200):
-        if np.all(hi - lo <= 4 * np.finfo(float).eps * (1 + np.abs(lo))):
-            break
-        mid = 0.5 * (lo + hi)
-        up = G(mid) > 0
-        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    lo, hi = solver.halve(G, lo, hi, 200)
     t_num = 0.5 * (lo + hi)
 
     declared = probe.declarations(C.OptimalDiscriminator)

@@ -44,12 +44,10 @@ def profile(probe: LossProbe, logits=LOGITS) -> dict:
 
 
 def check(probe: LossProbe) -> C.Result:
-    reason = solver.g_not_pointwise(probe)
-    if reason and probe.declarations(C.GeneratorGradient):
-        return C.contradicted(INFO, probe.label, probe.declarations(C.GeneratorGradient)[0],
-                              "per-score gradient", reason)
-    if reason:
-        return C.result(INFO, probe.label, C.NA, "-", "per-score gradient", "-", note=reason)
+    unmet = C.unmet_premise(INFO, probe, solver.g_not_pointwise(probe), "per-score gradient",
+                           C.GeneratorGradient)
+    if unmet is not None:
+        return unmet
     prof = profile(probe)
     g = prof["grad"]
     kind = "saturating" if prof["saturating"] else "non-saturating"

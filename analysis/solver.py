@@ -179,6 +179,32 @@ def objective(probe: LossProbe, pd, pg, t) -> np.ndarray:
     return np.asarray(pd) * r + np.asarray(pg) * f
 
 
+def grow_brackets(G_pair, n: int):
+    """Brackets ``[lo, hi]`` around the sign change (- to +) of n derivatives at once: ``(lo, hi, G(lo), G(hi))``.
+
+    Each starts at [-1, 1] and doubles on the side that still lacks the sign
+    change, up to ±T_MAX. ``G_pair(lo, hi)`` gives the derivatives at both ends.
+    """
+    lo, hi = -np.ones(n), np.ones(n)
+    while True:
+        g_lo, g_hi = G_pair(lo, hi)
+        grow_lo, grow_hi = (g_lo > 0) & (lo > -T_MAX), (g_hi < 0) & (hi < T_MAX)
+        if not (grow_lo.any() or grow_hi.any()):
+            return lo, hi, g_lo, g_hi
+        lo, hi = np.where(grow_lo, 2 * lo, lo), np.where(grow_hi, 2 * hi, hi)
+
+
+def halve(G, lo: np.ndarray, hi: np.ndarray, halvings: int):
+    """Bisect every bracket on the sign of ``G`` until it is 4·eps·(1 + |t|) wide (or ``halvings`` run out)."""
+    for _ in range(halvings):
+        if np.all(hi - lo <= 4 * np.finfo(float).eps * (1 + np.abs(lo))):
+            break
+        mid = 0.5 * (lo + hi)
+        up = G(mid) > 0
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    return lo, hi
+
+
 def pointwise_min(probe: LossProbe, pd, pg) -> Pointwise:
     """Minimise p_d φ_r(t) + p_g φ_f(t) over t at every point at once.
 
@@ -200,22 +226,11 @@ def pointwise_min(probe: LossProbe, pd, pg) -> Pointwise:
         g = np.concatenate([pd, pd]) * r + np.concatenate([pg, pg]) * f
         return g[:len(a)], g[len(a):]
 
-    lo, hi = -np.ones_like(pd), np.ones_like(pd)
-    while True:
-        g_lo, g_hi = G2(lo, hi)
-        grow_lo, grow_hi = (g_lo > 0) & (lo > -T_MAX), (g_hi < 0) & (hi < T_MAX)
-        if not (grow_lo.any() or grow_hi.any()):
-            break
-        lo, hi = np.where(grow_lo, 2 * lo, lo), np.where(grow_hi, 2 * hi, hi)
+    lo, hi, g_lo, g_hi = grow_brackets(G2, len(pd))
     if not (np.all(np.isfinite(g_lo)) and np.all(np.isfinite(g_hi))):
         raise NonFiniteLoss("the derivative of d_loss is not finite at ordinary scores")
     interior = (g_lo <= 0) & (g_hi >= 0)
-    for _ in range(64):
-        if np.all(hi - lo <= 4 * np.finfo(float).eps * (1 + np.abs(lo))):
-            break
-        mid = 0.5 * (lo + hi)
-        up = G(mid) > 0
-        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    lo, hi = halve(G, lo, hi, 64)
     t = np.where(interior, 0.5 * (lo + hi), np.where(g_lo > 0, -T_MAX, T_MAX))
     value = objective(probe, pd, pg, t)
     unbounded = np.zeros_like(interior)

@@ -250,8 +250,12 @@ def ganlab_claims(options: Options) -> Any | list[Any] | None:
       sign: negative means G gains by raising the score);
     * ``DiracEigenvalues(eigenvalues, f_prime_0)``: the eigenvalues of the
       Dirac-GAN's gradient field Jacobian at the equilibrium;
-    * regularizer claims: ``GradientPenalty``, ``SpectralNormalization``,
-      ``R1Penalty``.
+    * ``Relativistic``: G's loss is D's with real and fake swapped;
+    * regularizer and transform claims: ``GradientPenalty``,
+      ``SpectralNormalization``, ``R1Penalty``, ``WeightAverage`` (an
+      average of G's weights), ``EquilibriumControl`` (BEGAN's k_t) and
+      ``Packing`` (a D that scores packs of m samples, checked on the
+      m-fold product densities).
 
     Read the plugin's own options to return the claims of the configured
     variant. Results of all active plugins add up: not a single-answer hook.

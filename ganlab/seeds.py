@@ -31,7 +31,7 @@ from ganlab.errors import GanlabError, PluginError, TrainingDiverged
 from ganlab.manager import guarded
 from ganlab.regularizers import PenaltyBatch, Regularizer
 from ganlab.runsetup import build_optimizer
-from ganlab.stepstats import StepStats, Update
+from ganlab.stepstats import StepStats, Update, no_grad_for
 
 
 class Streams:
@@ -104,16 +104,6 @@ class Stacked:
         """Each seed's gradient norm over all its parameters, as the trainer measures it: ``(K,)``."""
         per = [p.grad.flatten(1).norm(dim=1) for p in self.params.values() if p.grad is not None]
         return torch.linalg.vector_norm(torch.stack(per), dim=0)
-
-    @contextlib.contextmanager
-    def frozen(self) -> Iterator[None]:
-        for p in self.trainable:
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p in self.trainable:
-                p.requires_grad_(True)
 
 
 class SeedView(nn.Module):
@@ -338,7 +328,7 @@ class SeedGroup:
         R = torch.stack([u.real if u is not None else torch.zeros_like(last[self.alive[0]].real) for u in last])
         labels = [u.real_labels if u is not None else last[self.alive[0]].real_labels for u in last]
         YR = self._stack(labels)
-        with self.D.frozen():
+        with no_grad_for(self.D.trainable):
             F = self.G(Z, YF)
             FS = self._scores(F, YF)
             RS = self._scores(R, YR) if self.g_needs_real else None

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from ganlab.errors import PluginError
+
+
+@contextlib.contextmanager
+def no_grad_for(params: list[torch.Tensor]) -> Iterator[None]:
+    """These parameters take no gradient inside (D's during G's update); switched back after."""
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 @dataclass

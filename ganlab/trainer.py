@@ -9,10 +9,9 @@ for the device.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -30,7 +29,7 @@ from ganlab.regularizers import PenaltyBatch, Regularizer
 from ganlab.runfolder import RunFolder
 from ganlab.runsetup import RunSetup, build_optimizers
 from ganlab.samples import SamplePictures, generate
-from ganlab.stepstats import StepStats, Update, all_finite, grad_norm, scores_of, strict_json
+from ganlab.stepstats import StepStats, Update, all_finite, grad_norm, no_grad_for, scores_of, strict_json
 from ganlab.stop_signals import StopSignals
 from ganlab import trainer_state
 
@@ -120,7 +119,8 @@ class Trainer:
     def g_update(self, real, real_labels, measure: bool = False) -> Update:
         """One step of G; ``real`` is D's last real batch (for relativistic losses and G-side penalties)."""
         z, fake_labels = self.latent(self.train.batch_size)
-        with self._d_frozen():  # G's update needs no gradient for D's parameters
+        # G's update needs no gradient for D's parameters; only those D trains (a plugin may freeze some)
+        with no_grad_for(self._d_trainable):
             with self.precision.autocast():
                 fake = generate(self.G_train, z, fake_labels)
                 fake_scores = scores_of(self.D, fake, fake_labels)
@@ -183,16 +183,6 @@ class Trainer:
         for reg in regs:
             reg.after_step(module)
         return norm
-
-    @contextlib.contextmanager
-    def _d_frozen(self) -> Iterator[None]:
-        for p in self._d_trainable:  # only those D trains: a plugin may have frozen some on purpose
-            p.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for p in self._d_trainable:
-                p.requires_grad_(True)
 
     # -- state ----------------------------------------------------------------
 

@@ -67,6 +67,22 @@ def _changed(before: Mapping[str, torch.Tensor], module: torch.nn.Module) -> lis
     return [n for n, p in before.items() if n not in now or not torch.equal(p, now[n].detach())]
 
 
+def _one_update(player: str, update, own: torch.nn.Module, other: torch.nn.Module, through: str):
+    """One update of ``player``: its loss is finite, its own parameters move, the other player's do not."""
+    names = {"D": "discriminator", "G": "generator"}
+    other_player = "G" if player == "D" else "D"
+    before_own, before_other = _snapshot(own), _snapshot(other)
+    result = update()
+    require(bool(torch.isfinite(result.loss.detach())), f"the {player} update's loss is {num(result.loss)}")
+    moved = _changed(before_other, other)
+    require(not moved, f"a {player} update changed the {names[other_player]}'s parameters {moved[:3]}; "
+                       f"a {player}-side hook (penalty or after_step) must not modify {other_player}")
+    require(_changed(before_own, own), f"a {player} update left every {names[player]} parameter unchanged: no "
+                                       f"gradient reaches {player}'s parameters through {through}, or a hook "
+                                       "undoes the step")
+    return result
+
+
 def check_training(context: TrainContext, results: Results) -> None:
     trainer = None
 
@@ -88,24 +104,9 @@ def check_training(context: TrainContext, results: Results) -> None:
         return
 
     def updates():
-        G, D = trainer.G, trainer.D
-        g0, d0 = _snapshot(G), _snapshot(D)
-        d = trainer.d_update()
-        d_loss = d.loss
-        require(bool(torch.isfinite(d_loss.detach())), f"the D update's loss is {num(d_loss)}")
-        moved_g = _changed(g0, G)
-        require(not moved_g, f"a D update changed the generator's parameters {moved_g[:3]}; "
-                             "a D-side hook (penalty or after_step) must not modify G")
-        require(_changed(d0, D), "a D update left every discriminator parameter unchanged: no gradient reaches "
-                                 "D's parameters through the loss and penalties, or a hook undoes the step")
-        g1, d1 = _snapshot(G), _snapshot(D)
-        g_loss = trainer.g_update(d.real, d.real_labels).loss
-        require(bool(torch.isfinite(g_loss.detach())), f"the G update's loss is {num(g_loss)}")
-        moved_d = _changed(d1, D)
-        require(not moved_d, f"a G update changed the discriminator's parameters {moved_d[:3]}; "
-                             "a G-side hook (penalty or after_step) must not modify D")
-        require(_changed(g1, G), "a G update left every generator parameter unchanged: no gradient "
-                                 "reaches G's parameters through g_loss and its penalties")
+        d = _one_update("D", trainer.d_update, trainer.D, trainer.G, "d_loss and its penalties")
+        _one_update("G", lambda: trainer.g_update(d.real, d.real_labels), trainer.G, trainer.D,
+                    "g_loss and its penalties")
 
     def deterministic():
         runs = []

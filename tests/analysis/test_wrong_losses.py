@@ -127,26 +127,28 @@ def test_a_plugin_that_raises_gets_fail_rows_not_a_crash(fresh_pm, helpers):
     assert any(r.status == C.FAIL and "boom" in r.note for r in report.results)
 
 
-def test_r1_on_fakes_fails_and_r1_passes(fresh_pm, monkeypatch, capsys):
-    import wrong_plugins as W
+def _verify_fails(fresh_pm, monkeypatch, capsys, plugin, name: str) -> str:
+    """``ganlab verify --plugin NAME`` on a wrong plugin: exit 1; what it printed."""
     from ganlab.cli import main
 
-    fresh_pm.add_plugin(W.r1_on_fakes(), "r1-fakes", source="test")
+    fresh_pm.add_plugin(plugin, name, source="test")
     monkeypatch.setattr("ganlab.manager.make_plugin_manager", lambda *a, **k: fresh_pm)
-    assert main(["verify", "--plugin", "r1-fakes"]) == 1
-    out = capsys.readouterr().out
+    assert main(["verify", "--plugin", name]) == 1
+    return capsys.readouterr().out
+
+
+def test_r1_on_fakes_fails_and_r1_passes(fresh_pm, monkeypatch, capsys):
+    import wrong_plugins as W
+
+    out = _verify_fails(fresh_pm, monkeypatch, capsys, W.r1_on_fakes(), "r1-fakes")
     assert "penalty on the fakes" in out
     assert _status(verify(fresh_pm, ["r1"]), "r1-real-only") == {C.PASS}
 
 
 def test_gradient_penalty_with_one_epsilon_per_batch_fails(fresh_pm, monkeypatch, capsys):
     import wrong_plugins as W
-    from ganlab.cli import main
 
-    fresh_pm.add_plugin(W.shared_epsilon_gp(), "gp-shared", source="test")
-    monkeypatch.setattr("ganlab.manager.make_plugin_manager", lambda *a, **k: fresh_pm)
-    assert main(["verify", "--plugin", "gp-shared"]) == 1
-    out = capsys.readouterr().out
+    out = _verify_fails(fresh_pm, monkeypatch, capsys, W.shared_epsilon_gp(), "gp-shared")
     assert "for the whole batch" in out
     # A linear critic cannot tell: the unit-slope penalty check passes the same plugin.
     row = gp_checks.check_penalty(LossProbe(fresh_pm, ["gp-shared"]))

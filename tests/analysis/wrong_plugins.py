@@ -26,28 +26,34 @@ def _sq_hinge(x):
     return F.relu(1.0 - x).pow(2).mean()
 
 
+def _squared_hinge(d_swapped: bool = False, g_sign: float = -1.0):
+    """Squared hinge: D pushes reals above +1 and fakes below -1 (or the reverse), G's loss g_sign·E[D(G(z))]."""
+    def d_loss(real_scores, fake_scores):
+        if d_swapped:
+            real_scores, fake_scores = fake_scores, real_scores
+        return _sq_hinge(real_scores) + _sq_hinge(-fake_scores)
+
+    return plugin(ganlab_d_loss=d_loss, ganlab_g_loss=lambda fake_scores: g_sign * fake_scores.mean())
+
+
 def squared_hinge():
     """A correct squared-hinge loss: D pushes reals above +1 and fakes below -1; G raises fake scores."""
-    return plugin(ganlab_d_loss=lambda real_scores, fake_scores: _sq_hinge(real_scores) + _sq_hinge(-fake_scores),
-                  ganlab_g_loss=lambda fake_scores: -fake_scores.mean())
+    return _squared_hinge()
 
 
 def swapped_squared_hinge():
     """Real and fake swapped in D's loss, and the generator's sign flipped to match."""
-    return plugin(ganlab_d_loss=lambda real_scores, fake_scores: _sq_hinge(fake_scores) + _sq_hinge(-real_scores),
-                  ganlab_g_loss=lambda fake_scores: fake_scores.mean())
+    return _squared_hinge(d_swapped=True, g_sign=1.0)
 
 
 def swapped_d_only():
     """Real and fake swapped in D's loss; G is the correct one."""
-    return plugin(ganlab_d_loss=lambda real_scores, fake_scores: _sq_hinge(fake_scores) + _sq_hinge(-real_scores),
-                  ganlab_g_loss=lambda fake_scores: -fake_scores.mean())
+    return _squared_hinge(d_swapped=True)
 
 
 def flipped_generator():
     """A correct squared-hinge D with the generator's sign flipped (G lowers its own scores)."""
-    return plugin(ganlab_d_loss=lambda real_scores, fake_scores: _sq_hinge(real_scores) + _sq_hinge(-fake_scores),
-                  ganlab_g_loss=lambda fake_scores: fake_scores.mean())
+    return _squared_hinge(g_sign=1.0)
 
 
 def flipped_critic_generator():

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from ganlab.cli import main
 
@@ -39,25 +40,33 @@ def test_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_sweep, ca
     assert code == 1 and "ran 1 cell(s)" in text
 
 
-def test_ctrl_c_stops_cleanly_and_a_rerun_completes_the_rest(tmp_path, tiny_sweep, capsys):
+def interrupted_sweep(tmp_path, tiny_sweep, steps: int, when: Path, *flags: str) -> tuple[Path, Path]:
+    """Start a 3-seed sweep in a process of its own, Ctrl-C it once ``when`` exists, and check the stop."""
     path = tmp_path / "s.toml"
-    text = tiny_sweep({"gan": 'plugins = ["gan"]'}, seeds=3, steps=150, sample_every=150)
+    text = tiny_sweep({"gan": 'plugins = ["gan"]'}, seeds=3, steps=steps, sample_every=steps)
     path.write_text(text.replace("checkpoint_every = 2", "checkpoint_every = 50").replace("log_every = 2", "log_every = 50"))
     out = tmp_path / "out"
     env = {**os.environ, "GANLAB_OFFLINE": "1", "GANLAB_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "ganlab", "compare", str(path), "--out", str(out),
-                             "--workers", "1", "--threads", "1", "--vectorize", "off"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env,
+                             "--workers", "1", "--threads", "1", *flags], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env,
                             # a shell running the tests in the background ignores SIGINT: not the child
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    first = out / "cells/gan/seed0/status.json"
+    target = out / when
     deadline = time.monotonic() + 120
-    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not (target.exists() and target.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr and "re-run the same command" in stdout
+    return path, out
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_completes_the_rest(tmp_path, tiny_sweep, capsys):
+    path, out = interrupted_sweep(tmp_path, tiny_sweep, 150, Path("cells/gan/seed0/status.json"),
+                                  "--vectorize", "off")
+    first = out / "cells/gan/seed0/status.json"
     finished = [p for p in out.glob("cells/gan/seed*/status.json")
                 if json.loads(p.read_text())["status"] == "finished"]
     assert 1 <= len(finished) < 3
@@ -73,24 +82,9 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_completes_the_rest(tmp_path, tiny_swee
 
 
 def test_ctrl_c_stops_a_batched_group_at_one_step_and_a_rerun_resumes_every_seed(tmp_path, tiny_sweep, capsys):
-    path = tmp_path / "s.toml"
-    text = tiny_sweep({"gan": 'plugins = ["gan"]'}, seeds=3, steps=400, sample_every=400)
-    path.write_text(text.replace("checkpoint_every = 2", "checkpoint_every = 50").replace("log_every = 2", "log_every = 50"))
-    out = tmp_path / "out"
-    env = {**os.environ, "GANLAB_OFFLINE": "1", "GANLAB_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "ganlab", "compare", str(path), "--out", str(out),
-                             "--workers", "1", "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    logged = out / "cells/gan/seed2/metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while not (logged.exists() and logged.stat().st_size) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stdout + stderr
-    assert "Traceback" not in stderr and "re-run the same command" in stdout
     from ganlab.checkpoint import load_checkpoint
 
+    path, out = interrupted_sweep(tmp_path, tiny_sweep, 400, Path("cells/gan/seed2/metrics.jsonl"))
     assert not list(out.glob("cells/gan/seed*/status.json"))  # interrupted: resumable from the checkpoint
     steps = {load_checkpoint(out / f"cells/gan/seed{k}/checkpoint.pt")["step"] for k in range(3)}
     assert len(steps) == 1 and 0 < min(steps) < 400  # the group stops at one step
@@ -100,6 +94,7 @@ def test_ctrl_c_stops_a_batched_group_at_one_step_and_a_rerun_resumes_every_seed
     for k in range(3):
         status = json.loads((out / f"cells/gan/seed{k}/status.json").read_text())
         assert status["status"] == "finished" and status["step"] == 400, text
+
 
 def test_a_diverged_cell_is_failed_with_its_message(tmp_path, pm, monkeypatch):
     from ganlab.sweeps.cells import cell_state, run_cell
