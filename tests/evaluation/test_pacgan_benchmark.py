@@ -27,6 +27,21 @@ def test_the_table_1_sweep_runs_end_to_end_at_a_few_steps(tmp_path, capsys):
     modes = {r["variant"] for r in rows if r["metric"] == "modes_captured" and r["n"] == 1}
     assert modes == {f"{v} [data={d}]" for v in batch for d in ("ring", "grid")}
 
+    # The curves script reads the same cells: one table row per variant and mixture, each cell's last row.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pacgan_curves", SWEEP.parent / "pacgan_curves.py")
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    text = curves.main([str(out), "--out", str(tmp_path / "curves.png")])
+    lines = [line for line in text.splitlines()[2:]]
+    assert len(lines) == 8 and all("| 4 | 1 |" in line for line in lines)
+    for cell in cells:
+        last = [json.loads(x) for x in (out / cell["id"] / "eval.jsonl").read_text().splitlines()][-1]
+        line = next(x for x in lines if x.startswith(f"| {cell['variant']} | {cell['train']['data']} |"))
+        assert f"| {last['modes_captured']:.2f} ± 0.00 |" in line
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
 
 def test_the_sweep_is_pacgans_table_1(pm):
     from ganlab.config import RunRequest, resolve_config

@@ -1,0 +1,117 @@
+"""Modes and high-quality % against step for each row of a PacGAN Table 1 sweep, mean ± std over seeds.
+
+Reads the ``eval.jsonl`` of every cell of a ``ganlab compare benchmarks/pacgan.toml`` sweep folder
+(the mode report of 2,500 fixed-noise samples at each sample step), prints the last step's table
+beside the paper's numbers, and draws ``pacgan_curves.png``: one panel per mixture and metric, a
+line per variant (mean over seeds, the band one std).
+
+    python benchmarks/pacgan_curves.py sweeps/pacgan-8k [--out docs/images/pacgan_curves.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+# Lin et al. 2018, Table 1 (400 epochs, 10 runs): modes, high-quality %, reverse KL; mean ± std.
+# Only the rows checked against the paper itself are listed (see docs/evaluation.md).
+PAPER: dict[tuple[str, str], str] = {
+    ("gan", "ring"): "6.3 ± 0.5 modes, 98.2 ± 0.2 %",
+    ("gan", "grid"): "17.3 ± 0.8 modes, 94.8 ± 0.7 %",
+}
+METRICS = (("modes_captured", "modes"), ("high_quality_fraction", "high-quality %"), ("kl_to_uniform", "KL"))
+
+
+def read(sweep: Path) -> dict[tuple[str, str], dict[int, dict[str, list[float]]]]:
+    """{(variant, data): {step: {metric: [one value per seed]}}} from the cells' eval.jsonl."""
+    cells = json.loads((sweep / "cells.json").read_text())
+    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for cell in cells:
+        path = sweep / cell["id"] / "eval.jsonl"
+        if not path.is_file():
+            continue
+        key = (cell["variant"], cell["train"]["data"])
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("source") != "samples":
+                continue
+            for metric, _ in METRICS:
+                if row.get(metric) is not None:
+                    value = row[metric] * (100 if metric == "high_quality_fraction" else 1)
+                    out[key][row["step"]][metric].append(value)
+    return out
+
+
+def _ms(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def table(curves) -> str:
+    lines = ["| variant | data | steps | seeds | modes | high-quality % | KL | paper (400,000 steps) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (variant, data), by_step in sorted(curves.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        last = max(by_step)
+        row = by_step[last]
+        cells = []
+        for metric, _ in METRICS:
+            values = row.get(metric, [])
+            cells.append("–" if not values else "{:.2f} ± {:.2f}".format(*_ms(values)) +
+                         (f" ({len(values)})" if metric == "kl_to_uniform" and len(values) < len(row["modes_captured"])
+                          else ""))
+        seeds = len(row["modes_captured"])
+        lines.append(f"| {variant} | {data} | {last:,} | {seeds} | " + " | ".join(cells) +
+                     f" | {PAPER.get((variant, data), 'see docs/evaluation.md')} |")
+    return "\n".join(lines)
+
+
+def plot(curves, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datas = sorted({d for _, d in curves}, reverse=True)  # ring, grid
+    fig, axes = plt.subplots(2, len(datas), figsize=(5.5 * len(datas), 7), squeeze=False)
+    for col, data in enumerate(datas):
+        for row, (metric, label) in enumerate(METRICS[:2]):
+            ax = axes[row][col]
+            for (variant, d), by_step in sorted(curves.items()):
+                if d != data:
+                    continue
+                steps = sorted(by_step)
+                stats = [_ms(by_step[s][metric]) for s in steps]
+                mean = [m for m, _ in stats]
+                std = [s for _, s in stats]
+                line, = ax.plot(steps, mean, label=variant)
+                ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                                color=line.get_color(), alpha=0.2)
+            paper = {"modes_captured": {"ring": 6.3, "grid": 17.3}, "high_quality_fraction": {"ring": 98.2, "grid": 94.8}}
+            ax.axhline(paper[metric][data], color="grey", linestyle="--", linewidth=1, label="paper's GAN (400k steps)")
+            ax.set_title(f"{data}: {label}")
+            ax.set_xlabel("step")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep", type=Path)
+    parser.add_argument("--out", type=Path, help="the plot (default: SWEEP/pacgan_curves.png)")
+    args = parser.parse_args(argv)
+    curves = read(args.sweep)
+    text = table(curves)
+    print(text)
+    out = args.out or args.sweep / "pacgan_curves.png"
+    plot(curves, out)
+    print(f"plot: {out}")
+    return text
+
+
+if __name__ == "__main__":
+    main()
