@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 from ganlab.testing.infrastructure import check_average, check_datasets, check_metrics, check_optimizer
 from ganlab.testing.losses import check_d_loss, check_g_loss
 from ganlab.testing.models import check_models
+from ganlab.testing.observers import check_observers
 from ganlab.testing.registration import default_name, register
 from ganlab.testing.regularizers import check_regularizers
 from ganlab.testing.results import CheckFailed, CheckResult, Results
@@ -106,6 +107,7 @@ def check_plugin(
     else:
         results.skip("regularizer", "the plugin does not implement ganlab_regularizer")
     check_training(context, results)
+    check_observers(context, results)
     return results.items
 
 

@@ -401,3 +401,23 @@ def test_the_kit_reports_whether_a_plugin_batches():
     assert "data-dependent control flow" in report.message
     report = {r.check: r for r in check_plugin("diffaugment", data="mnist-embedded")}["train.batches"]
     assert "changed by diffaugment" in report.message and "random numbers" in report.message
+
+
+# --- observers -------------------------------------------------------------------
+
+
+def test_an_observer_is_called_and_must_not_change_training():
+    seen = []
+    watcher = plugin(ganlab_on_log=lambda step, record: seen.append(step))
+    report = {r.check: r for r in check_plugin(watcher, "watcher")}["observers"]
+    assert report.passed and "ganlab_on_log x4" in report.message and seen
+    # Drawing from torch's global stream moves WGAN-GP's interpolation draws of the next step.
+    noisy = plugin(ganlab_on_log=lambda step: torch.rand(()))
+    report = {r.check: r for r in check_plugin(noisy, "noisy", with_plugins=["wgan-gp"])}["observers"]
+    assert report.failed and "observing changed training" in report.message
+
+    def broken(run_dir, step, status):
+        raise RuntimeError("disk full")
+
+    report = {r.check: r for r in check_plugin(plugin(ganlab_on_run_end=broken), "broken")}["observers"]
+    assert report.failed and "disk full" in report.message
