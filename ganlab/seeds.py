@@ -503,11 +503,20 @@ def train_seeds(pm, runs: list[dict], vectorize: str = "auto", quiet: bool = Fal
         for k, t in enumerate(trainers):
             results[t.folder.path] = group.failed.get(k, statuses[k])
         return results, None
+    stopped = False
     for k, t in enumerate(trainers):
+        if stopped:  # Ctrl-C during an earlier seed: this one waits at its step, resumable with the rest
+            try:
+                t.save_checkpoint()
+            finally:
+                t.close()
+            results[t.folder.path] = "interrupted"
+            continue
         torch.set_rng_state(streams[k])
         t.quiet = quiet
         try:
             results[t.folder.path] = t.fit()
         except TrainingDiverged as exc:
             results[t.folder.path] = str(exc)
+        stopped = results[t.folder.path] == "interrupted"
     return results, reason

@@ -251,3 +251,25 @@ def test_ganlab_run_seeds_writes_a_folder_per_seed_and_resumes_them(tmp_path, ca
     capsys.readouterr()
     assert main(["run", "--plugin", "gan", "--seeds", "0", "--out", str(tmp_path / "x")]) == 2
     assert "--seeds" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_one_by_one_seeds_leaves_every_seed_resumable(pm, tmp_path):
+    def patch(trainers, reason):
+        first = trainers[0]
+        advance = first.advance
+
+        def advance_then_ctrl_c():  # as if Ctrl-C came during the first seed's second step
+            record = advance()
+            first.signals.requested = first.step >= 2
+            return record
+
+        first.advance = advance_then_ctrl_c
+
+    runs = _runs(["gan"], "ring", SMALL, _train(steps=6), tmp_path / "b")
+    results, why = train_seeds(pm, runs, "off", quiet=True, log=lambda *a: None, before_fit=patch)
+    assert why == "--vectorize off" and set(results.values()) == {"interrupted"}
+    steps = [load_checkpoint(tmp_path / "b" / f"seed{s}" / "checkpoint.pt")["step"] for s in range(K)]
+    assert steps == [2, 0, 0]  # every seed resumable, so `ganlab run --resume DIR` continues all of them
+    resumed = [{"request": RunRequest(train={"steps": 6}), "resume": tmp_path / "b" / f"seed{s}"} for s in range(K)]
+    results, _ = train_seeds(pm, resumed, "auto", quiet=True, log=lambda *a: None)
+    assert set(results.values()) == {"finished"}
