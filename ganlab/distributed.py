@@ -17,6 +17,7 @@ gradient before DDP's hooks average it.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -51,7 +52,17 @@ def world_from_env() -> World:
         if backend == "nccl":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend)
+        # Left to the interpreter's exit, gloo's threads were sometimes torn down mid-flight and a rank
+        # aborted ("terminate called without an active exception") after a finished run.
+        atexit.register(_leave)
     return World(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def _leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def broadcast_object(world: World, obj):
