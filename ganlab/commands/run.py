@@ -98,6 +98,9 @@ def _main_seeds(args, request, base: int) -> int:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     if args.resume:
         folders = _seed_folders(args.resume)
+        if not folders:
+            raise ConfigError(f"{args.resume} holds no seedN run folders of a --seeds run; resume a single run "
+                              f"with `ganlab run --resume {args.resume}` (without --seeds)")
         if args.out is not None or request.plugins or request.options or set(request.train) - RESUMABLE_FLAGS:
             raise ConfigError(f"--resume {args.resume} continues its seeds as recorded; only --steps, the "
                               f"intervals, --device and --threads can change")

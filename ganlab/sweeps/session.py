@@ -1,6 +1,6 @@
 """Running a sweep: its folder, every cell to the end (or a Ctrl-C), and the results table.
 
-``ganlab compare`` and :func:`ganlab.sweeps` (the Python API) both call
+``ganlab compare`` and :func:`ganlab.compare` (the Python API) both call
 :func:`run_sweep`; the cells are ordinary run folders (:mod:`ganlab.sweeps.cells`).
 """
 

@@ -251,6 +251,8 @@ def test_ganlab_run_seeds_writes_a_folder_per_seed_and_resumes_them(tmp_path, ca
     capsys.readouterr()
     assert main(["run", "--plugin", "gan", "--seeds", "0", "--out", str(tmp_path / "x")]) == 2
     assert "--seeds" in capsys.readouterr().err
+    assert main(["run", "--resume", str(out / "seed5"), "--seeds", "2"]) == 2  # a single run, not a group
+    assert "holds no seedN run folders" in capsys.readouterr().err
 
 
 def test_ctrl_c_during_one_by_one_seeds_leaves_every_seed_resumable(pm, tmp_path):
