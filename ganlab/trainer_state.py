@@ -93,8 +93,6 @@ def restore(trainer, state: dict[str, Any]) -> None:
 
 def content_problems(trainer, state: dict[str, Any]) -> list[str]:
     """Everything inside the checkpoint against this run, before any of it is restored."""
-    from ganlab import checkpoint_contents as cc
-
     problems = [*cc.module_problems(state["generator"], trainer.G, "generator"),
                 *cc.module_problems(state["discriminator"], trainer.D, "discriminator")]
     if trainer.G_avg is not None:
