@@ -52,17 +52,21 @@ def world_from_env() -> World:
         if backend == "nccl":
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend)
-        # Left to the interpreter's exit, gloo's threads were sometimes torn down mid-flight and a rank
-        # aborted ("terminate called without an active exception") after a finished run.
+        # Left to the interpreter's exit, a rank that finished first sometimes aborted in gloo's teardown
+        # ("terminate called without an active exception") while rank 0 was still writing.
         atexit.register(_leave)
     return World(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
 def _leave() -> None:
+    """At exit: wait for the other ranks (rank 0 still writing plots, say), then close the group."""
     import torch.distributed as dist
 
     if dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def broadcast_object(world: World, obj):
