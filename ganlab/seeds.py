@@ -27,11 +27,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ganlab.errors import GanlabError, PluginError, TrainingDiverged
-from ganlab.manager import guarded
-from ganlab.regularizers import PenaltyBatch, Regularizer
+from ganlab.errors import TrainingDiverged
+from ganlab.regularizers import Regularizer
 from ganlab.runsetup import build_optimizer
-from ganlab.stepstats import StepStats, Update, no_grad_for
+from ganlab.stepstats import StepStats, Update, no_grad_for, scores_of
 
 
 class Streams:
@@ -254,26 +253,16 @@ class SeedGroup:
     def _scores(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         out = self.D(x, labels)
         if not self._checked_scores:  # the trainer's own check, on seed 0's slice
-            from ganlab.stepstats import scores_of
-
             scores_of(lambda *a: out[0], x[0], None)
             self._checked_scores = True
         return out.reshape(out.shape[0], -1).float()
 
     def _penalties(self, k: int, regs: list[Regularizer], **fields) -> dict[str, torch.Tensor]:
+        """Seed k's own penalties, calling its slice of the stacked networks, with its own random stream."""
         if not regs:
             return {}
-        t = self.trainers[k]
-        fields["fake"] = fields["fake"].float()
-        batch = PenaltyBatch(**fields, discriminator=self.D.view(k), generator=self.G.view(k), step=t.step)
-        out = {}
         with self.streams.use(k):
-            for reg in regs:
-                value = guarded(t.setup.owners.get(reg.name, "?"),
-                                f"the penalty of regularizer {reg.name!r} at step {t.step + 1}", reg.penalty, batch)
-                if value is not None:
-                    out[reg.name] = value
-        return out
+            return self.trainers[k].penalties(regs, discriminator=self.D.view(k), generator=self.G.view(k), **fields)
 
     def _optimize(self, player: str, totals: dict[int, torch.Tensor], measure: bool) -> torch.Tensor | None:
         stacked, opt = (self.D, self.opt_d) if player == "D" else (self.G, self.opt_g)
@@ -283,11 +272,9 @@ class SeedGroup:
         self.first_bad = torch.where(~finite & (self.first_bad < 0), step, self.first_bad)
         opt.zero_grad(set_to_none=True)
         sum(totals.values()).backward()
-        if all(p.grad is None for p in stacked.trainable):
-            hook = f"ganlab_{player.lower()}_loss"
-            who = ", ".join(self.trainers[0].selection.implementers(hook))
-            raise PluginError(f"{hook} ({who}) gave {player} no gradient: its loss does not depend on {player}'s "
-                              f"parameters, so {player} would never learn")
+        first = self.trainers[0]
+        if self.step == first.start_step and all(p.grad is None for p in stacked.trainable):
+            raise first.no_gradient(player)
         norms = stacked.grad_norms() if measure else None
         opt.step()
         regs = [t.d_regs if player == "D" else t.g_regs for t in self.trainers]
@@ -366,11 +353,6 @@ class SeedGroup:
         unstack_optimizer(self.opt_d, self.D, k, t.opt_d)
         t._first_bad = self.first_bad[k].clone()
 
-    def _writes_at(self, t, step: int, log_now: bool) -> bool:
-        tr = t.train
-        return log_now or step % tr.sample_every == 0 or step % tr.checkpoint_every == 0 or t._keep_now() or \
-            bool(tr.eval_every and step % tr.eval_every == 0)
-
     # -- the loop -----------------------------------------------------------------
 
     def fit(self) -> dict[int, str]:
@@ -422,8 +404,7 @@ class SeedGroup:
             record = t.record(stats) if log_now else None
             t.after_step(record, progress)
 
-        if self._writes_at(t, t.step, log_now):
-            self.sync(k)
+        if log_now or any(t.due().values()):  # _guarded brings seed k's own module up to date first
             self._guarded(k, write)
 
     def _guarded(self, k: int, action) -> None:
@@ -441,19 +422,11 @@ class SeedGroup:
                 t._finish("failed")
             finally:
                 t.close()
-        except GanlabError:
-            raise
 
 
 # -- starting the seeds ---------------------------------------------------------------------
 
 VECTORIZE = ("auto", "on", "off")
-
-
-def seed_folders(root, seeds: list[int]):
-    from pathlib import Path
-
-    return [Path(root) / f"seed{s}" for s in seeds]
 
 
 def group_folders(root) -> list:

@@ -149,11 +149,14 @@ class Trainer:
                               f"(detached from the scores?), so {player} would never learn")
         return loss
 
-    def penalties(self, regs: list[Regularizer], **fields) -> dict[str, torch.Tensor]:
+    def penalties(self, regs: list[Regularizer], discriminator=None, generator=None,
+                  **fields) -> dict[str, torch.Tensor]:
+        """Each regularizer's penalty; ``discriminator``/``generator``: the modules it calls (default D and G)."""
         if not regs:
             return {}
         fields["fake"] = fields["fake"].float()  # penalties run in float32: a gradient norm is delicate
-        batch = PenaltyBatch(**fields, discriminator=self.D, generator=self.G, step=self.step)
+        batch = PenaltyBatch(**fields, discriminator=self.D if discriminator is None else discriminator,
+                             generator=self.G if generator is None else generator, step=self.step)
         out = {}
         for reg in regs:
             with self.precision.full():
@@ -162,6 +165,13 @@ class Trainer:
             if value is not None:
                 out[reg.name] = value
         return out
+
+    def no_gradient(self, player: str) -> PluginError:
+        """The error for a loss that left the player's parameters without a gradient."""
+        hook = f"ganlab_{player.lower()}_loss"
+        return PluginError(f"{hook} ({', '.join(self.selection.implementers(hook))}) gave {player} no "
+                           f"gradient: its loss does not depend on {player}'s parameters, so {player} "
+                           f"would never learn")
 
     def optimize(self, player: str, loss, penalties, measure: bool) -> torch.Tensor | None:
         """Backward, one optimizer step and the player's constraints; the grad norm if measured."""
@@ -172,10 +182,7 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         self.precision.backward(player, total)
         if self.step == self.start_step and not any(p.grad is not None for p in module.parameters()):
-            hook = f"ganlab_{player.lower()}_loss"
-            raise PluginError(f"{hook} ({', '.join(self.selection.implementers(hook))}) gave {player} no "
-                              f"gradient: its loss does not depend on {player}'s parameters, so {player} "
-                              f"would never learn")
+            raise self.no_gradient(player)
         if measure:
             self.precision.unscale(player, opt)
         norm = grad_norm(module) if measure else None
@@ -295,19 +302,26 @@ class Trainer:
         self.check_finite(record)
         return record
 
+    def due(self) -> dict[str, bool]:
+        """Which of the run's intervals fall on this step, besides logging: what :meth:`after_step` writes."""
+        t, step = self.train, self.step
+        return {"samples": step % t.sample_every == 0,
+                "eval": bool(t.eval_every) and step % t.eval_every == 0,
+                "checkpoint": step % t.checkpoint_every == 0 or self._keep_now()}
+
     def after_step(self, record: dict[str, Any] | None, progress: Progress | None = None) -> None:
         """What the run writes after a step, each at its interval: metrics, samples, evaluations, checkpoints."""
-        t = self.train
         if record is not None and self.world.is_main:
             append_line(self.folder.metrics, strict_json(record))
             if progress is not None:
                 progress.logged(self.step, record)
             self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
-        if self.step % t.sample_every == 0:
+        due = self.due()
+        if due["samples"]:
             self.save_samples()
-        if t.eval_every and self.step % t.eval_every == 0:
+        if due["eval"]:
             self.evaluate_metrics()
-        if self.step % t.checkpoint_every == 0 or self._keep_now():
+        if due["checkpoint"]:
             self.save_checkpoint()
 
     def wrap_up(self) -> None:

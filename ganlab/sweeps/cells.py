@@ -72,9 +72,30 @@ def _plugin_manager():
     return _pm["pm"]
 
 
+def _run_spec(cell: dict[str, Any], run_dir: Path, state: str, threads: int) -> dict[str, Any]:
+    """What to prepare for a cell: ``{"request", "resume"}`` to continue it, or ``{"request", "out"}`` to start it."""
+    from ganlab.config import RunRequest
+
+    extra = {"threads": threads} if threads else {}
+    if state == "resume":
+        steps = {"steps": cell["train"]["steps"]} if "steps" in cell["train"] else {}
+        return {"request": RunRequest(train={**steps, **extra}), "resume": run_dir}
+    if run_dir.exists():  # stopped before its first checkpoint: nothing to keep
+        RunFolder(run_dir).refuse_if_in_use()  # a folder in use is refused, never removed
+        shutil.rmtree(run_dir)
+    return {"request": RunRequest(list(cell["plugins"]), {**cell["train"], **extra},
+                                  {k: dict(v) for k, v in cell["options"].items()}), "out": run_dir}
+
+
+def _failure_text(exc: BaseException) -> str:
+    """A failed cell's message: a ganlab error as it is, anything else with its type and first line."""
+    if isinstance(exc, GanlabError):
+        return str(exc)
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
 def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) -> dict[str, Any]:
     """Run (or resume) one cell to the end; returns its status record plus ``id`` and ``resumed``."""
-    from ganlab.config import RunRequest
     from ganlab.run import prepare_run
 
     run_dir = Path(sweep_dir) / cell["id"]
@@ -87,19 +108,10 @@ def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) ->
         return {**base, "status": "interrupted", "message": "not started"}
     pm = pm or _plugin_manager()
     trainer = None
-    extra = {"threads": threads} if threads else {}
     try:
-        if state == "resume":
-            steps = {"steps": cell["train"]["steps"]} if "steps" in cell["train"] else {}
-            request = RunRequest(train={**steps, **extra})
-            trainer = prepare_run(pm, request, resume=run_dir, quiet=True, log=_no_log)
-        else:
-            if run_dir.exists():  # stopped before its first checkpoint: nothing to keep
-                RunFolder(run_dir).refuse_if_in_use()  # a folder in use is refused, never removed
-                shutil.rmtree(run_dir)
-            request = RunRequest(list(cell["plugins"]), {**cell["train"], **extra},
-                                 {k: dict(v) for k, v in cell["options"].items()})
-            trainer = prepare_run(pm, request, out=run_dir, quiet=True, log=_no_log)
+        run = _run_spec(cell, run_dir, state, threads)
+        trainer = prepare_run(pm, run["request"], out=run.get("out"), resume=run.get("resume"), quiet=True,
+                              log=_no_log)
         if _stop["requested"]:
             trainer.close()
             return {**base, "status": "interrupted", "message": "stopped before training"}
@@ -112,9 +124,7 @@ def run_cell(cell: dict[str, Any], sweep_dir: str, threads: int = 0, pm=None) ->
             # Raised while stopping (a second Ctrl-C cut a step short): not the cell's fault.
             _stop["requested"] = True
             return {**base, "status": "interrupted", "message": f"aborted ({type(exc).__name__})"}
-        text = str(exc) if isinstance(exc, GanlabError) else \
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return {**write_status(run_dir, "failed", text, error=type(exc).__name__,
+        return {**write_status(run_dir, "failed", _failure_text(exc), error=type(exc).__name__,
                                seconds=round(time.perf_counter() - t0, 3)), **base}
     seconds = round(time.perf_counter() - t0, 3)
     if status == "finished":
@@ -143,7 +153,6 @@ def run_cells_batched(cells: list[dict[str, Any]], sweep_dir: str, threads: int 
 
     A set-up that cannot batch runs its cells one by one, as :func:`run_cell` would; the reason is said once.
     """
-    from ganlab.config import RunRequest
     from ganlab.seeds import train_seeds
 
     t0 = time.perf_counter()
@@ -153,22 +162,12 @@ def run_cells_batched(cells: list[dict[str, Any]], sweep_dir: str, threads: int 
     if len(cells) < 2 or _stop["requested"]:
         return skipped + [run_cell(c, sweep_dir, threads, pm) for c in cells]
     pm = pm or _plugin_manager()
-    extra = {"threads": threads} if threads else {}
     runs, bases = [], []
     for cell in cells:
         run_dir = Path(sweep_dir) / cell["id"]
         state = cell_state(run_dir)
         bases.append({"id": cell["id"], "resumed": state == "resume"})
-        if state == "resume":
-            steps = {"steps": cell["train"]["steps"]} if "steps" in cell["train"] else {}
-            runs.append({"request": RunRequest(train={**steps, **extra}), "resume": run_dir})
-        else:
-            if run_dir.exists():  # stopped before its first checkpoint: nothing to keep
-                RunFolder(run_dir).refuse_if_in_use()
-                shutil.rmtree(run_dir)
-            runs.append({"request": RunRequest(list(cell["plugins"]), {**cell["train"], **extra},
-                                               {k: dict(v) for k, v in cell["options"].items()}),
-                         "out": run_dir})
+        runs.append(_run_spec(cell, run_dir, state, threads))
 
     def told(trainers, reason) -> None:
         if reason is not None and say is not None:
@@ -180,10 +179,8 @@ def run_cells_batched(cells: list[dict[str, Any]], sweep_dir: str, threads: int 
         _stop["requested"] = True
         return skipped + [{**b, "status": "interrupted", "message": "aborted"} for b in bases]
     except Exception as exc:  # a bad combination or a plugin bug fails these cells only
-        text = str(exc) if isinstance(exc, GanlabError) else \
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return skipped + [{**write_status(Path(sweep_dir) / b["id"], "failed", text, error=type(exc).__name__), **b}
-                          for b in bases]
+        return skipped + [{**write_status(Path(sweep_dir) / b["id"], "failed", _failure_text(exc),
+                                          error=type(exc).__name__), **b} for b in bases]
     seconds = round(time.perf_counter() - t0, 3)
     records = skipped
     for cell, base in zip(cells, bases):

@@ -88,6 +88,7 @@ def run_sweep(sweep, out: Path | None = None, workers: int = 1, threads: int | N
     """
     from ganlab import manager
     from ganlab.checkpoint import write_text_atomic
+    from ganlab.seeds import VECTORIZE
     from ganlab.sweeps import cells as cellmod, executors
     from ganlab.sweeps.sweep import CELLS_NAME, cells_text, expand
 
@@ -100,8 +101,8 @@ def run_sweep(sweep, out: Path | None = None, workers: int = 1, threads: int | N
     in_process = executor == "local" and workers == 1
     if pm is not None and not in_process:
         raise ConfigError("plugins defined in this process reach only cells run in it: use one local worker")
-    if vectorize not in ("auto", "on", "off"):
-        raise ConfigError(f"--vectorize {vectorize!r}: choose from auto, on, off")
+    if vectorize not in VECTORIZE:
+        raise ConfigError(f"--vectorize {vectorize!r}: choose from {', '.join(VECTORIZE)}")
     if vectorize == "on" and not in_process:
         raise ConfigError("--vectorize on batches seeds in this process: use --executor local --workers 1")
     cells = expand(sweep, pm or manager.make_plugin_manager())
