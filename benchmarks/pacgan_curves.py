@@ -1,11 +1,16 @@
 """Modes and high-quality % against step for each row of a PacGAN Table 1 sweep, mean ± std over seeds.
 
-Reads the ``eval.jsonl`` of every cell of a ``ganlab compare benchmarks/pacgan.toml`` sweep folder
-(the mode report of 2,500 fixed-noise samples at each sample step), prints the last step's table
-beside the paper's numbers, and draws ``pacgan_curves.png``: one panel per mixture and metric, a
-line per variant (mean over seeds, the band one std).
+Reads the ``eval.jsonl`` of every cell of ``ganlab compare benchmarks/pacgan.toml`` sweep folders
+(the mode report of 2,500 fixed-noise samples at each sample step), or the curves a run of this
+script saved (``--save``), merges them (a seed given twice keeps its first source), prints the
+table at the last step every seed of a row reached, beside the paper's numbers, and draws
+``pacgan_curves.png``: one panel per mixture and metric, a line per variant (mean over seeds, the
+band one std).
 
-    python benchmarks/pacgan_curves.py sweeps/pacgan-8k [--out docs/images/pacgan_curves.png]
+    python benchmarks/pacgan_curves.py sweeps/pacgan-50k --save benchmarks/results/pacgan-50k.jsonl \
+        --out docs/images/pacgan_curves.png
+    # later, more seeds (ganlab compare ... --seeds 3-9 --out sweeps/pacgan-50k-more) join the saved ones:
+    python benchmarks/pacgan_curves.py benchmarks/results/pacgan-50k.jsonl sweeps/pacgan-50k-more --save ...
 """
 
 from __future__ import annotations
@@ -25,24 +30,58 @@ PAPER: dict[tuple[str, str], str] = {
 METRICS = (("modes_captured", "modes"), ("high_quality_fraction", "high-quality %"), ("kl_to_uniform", "KL"))
 
 
-def read(sweep: Path) -> dict[tuple[str, str], dict[int, dict[str, list[float]]]]:
-    """{(variant, data): {step: {metric: [one value per seed]}}} from the cells' eval.jsonl."""
-    cells = json.loads((sweep / "cells.json").read_text())
-    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for cell in cells:
+def runs_of_sweep(sweep: Path) -> list[dict]:
+    """One record per cell: variant, data, seed and, per metric, its values at ``steps``."""
+    records = []
+    for cell in json.loads((sweep / "cells.json").read_text()):
         path = sweep / cell["id"] / "eval.jsonl"
         if not path.is_file():
             continue
-        key = (cell["variant"], cell["train"]["data"])
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            if row.get("source") != "samples":
-                continue
-            for metric, _ in METRICS:
-                if row.get(metric) is not None:
-                    value = row[metric] * (100 if metric == "high_quality_fraction" else 1)
-                    out[key][row["step"]][metric].append(value)
-    return out
+        rows = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("source") == "samples"]
+        record = {"variant": cell["variant"], "data": cell["train"]["data"], "seed": cell["seed"],
+                  "steps": [r["step"] for r in rows]}
+        for metric, _ in METRICS:
+            record[metric] = [r.get(metric) for r in rows]
+        records.append(record)
+    return records
+
+
+def load(sources: list[Path]) -> list[dict]:
+    """The runs of every source (sweep folder or saved .jsonl), a (variant, data, seed) once."""
+    seen, records = set(), []
+    for source in sources:
+        if source.is_dir():
+            found = runs_of_sweep(source)
+        elif source.is_file():
+            found = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
+        else:
+            raise SystemExit(f"{source}: no such sweep folder or saved curves file")
+        for record in found:
+            key = (record["variant"], record["data"], record["seed"])
+            if key not in seen:
+                seen.add(key)
+                records.append(record)
+    return records
+
+
+def curves_of(records: list[dict]) -> dict[tuple[str, str], dict[int, dict[str, list[float]]]]:
+    """{(variant, data): {step: {metric: [one value per seed]}}} at the steps every seed of the row reached."""
+    by_row: dict = defaultdict(list)
+    for record in records:
+        by_row[record["variant"], record["data"]].append(record)
+    out: dict = {}
+    for key, runs in by_row.items():
+        common = set.intersection(*(set(r["steps"]) for r in runs))
+        out[key] = defaultdict(lambda: defaultdict(list))
+        for run in runs:
+            for i, step in enumerate(run["steps"]):
+                if step not in common:
+                    continue
+                for metric, _ in METRICS:
+                    value = run[metric][i]
+                    if value is not None:
+                        out[key][step][metric].append(value * (100 if metric == "high_quality_fraction" else 1))
+    return {k: v for k, v in out.items() if v}
 
 
 def _ms(values: list[float]) -> tuple[float, float]:
@@ -101,13 +140,19 @@ def plot(curves, out: Path) -> None:
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", type=Path)
-    parser.add_argument("--out", type=Path, help="the plot (default: SWEEP/pacgan_curves.png)")
+    parser.add_argument("sources", type=Path, nargs="+", metavar="SWEEP|CURVES.jsonl")
+    parser.add_argument("--out", type=Path, help="the plot (default: pacgan_curves.png in the first sweep folder)")
+    parser.add_argument("--save", type=Path, metavar="CURVES.jsonl", help="write the merged per-seed curves here")
     args = parser.parse_args(argv)
-    curves = read(args.sweep)
+    records = load(args.sources)
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        ordered = sorted(records, key=lambda r: (r["data"], r["variant"], r["seed"]))
+        args.save.write_text("".join(json.dumps(r) + "\n" for r in ordered))
+    curves = curves_of(records)
     text = table(curves)
     print(text)
-    out = args.out or args.sweep / "pacgan_curves.png"
+    out = args.out or next((s for s in args.sources if s.is_dir()), Path(".")) / "pacgan_curves.png"
     plot(curves, out)
     print(f"plot: {out}")
     return text

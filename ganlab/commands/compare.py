@@ -26,7 +26,9 @@ def add_arguments(p) -> None:
                    help="a variant (repeat); the short form instead of a sweep file")
     p.add_argument("--only", action="append", default=[], metavar="VARIANT",
                    help="run only this variant of the sweep file (repeat)")
-    p.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 per variant (default 1, or the file's)")
+    p.add_argument("--seeds", metavar="N|A-B|A,B,..",
+                   help="seeds 0..N-1 per variant, the seeds A to B, or a list (default 1, or the file's); "
+                        "3-9 adds seeds to a sweep that ran 0-2")
     p.add_argument("--grid", action="append", default=[], metavar="PLUGIN.KEY=V1,V2",
                    help="an option axis (repeat: the Cartesian product); train.KEY=... for trainer settings")
     p.add_argument("-o", dest="overrides", action="append", default=[], metavar="PLUGIN.KEY=VALUE",
@@ -84,7 +86,7 @@ def build_sweep(args):
             raise ConfigError(f"--only {', '.join(unknown)}: not a variant of the sweep; choose from {', '.join(known)}")
         sweep.variants = [v for v in sweep.variants if v.name in args.only]
     if args.seeds is not None:
-        sweep.seeds = _seeds(args.seeds, "--seeds")
+        sweep.seeds = _seeds(seed_spec(args.seeds), "--seeds")
     train = train_flags_given(args)
     check_train_keys(train, "the command line")
     sweep.train |= {k: _typed(k, v) for k, v in train.items()}
@@ -128,3 +130,18 @@ def main(args) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.failed else 0
+
+
+def seed_spec(text: str) -> int | list[int]:
+    """``--seeds``: "3" (seeds 0, 1, 2), "3-9" (3 to 9, both included) or "0,4,7"."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",")]
+        if "-" in text.strip("-"):
+            first, last = (int(s) for s in text.split("-"))
+            if first <= last:
+                return list(range(first, last + 1))
+            raise ValueError
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--seeds {text}: give a count (3), a range (3-9) or a list (0,4,7)") from None

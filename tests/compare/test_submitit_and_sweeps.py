@@ -111,3 +111,28 @@ def test_summary_statistics_and_seeded_bootstrap():
     assert bootstrap_ci(np.array([1.0, 2.0, 4.0])) == (row.ci_low, row.ci_high)  # seeded: reproducible
     single = summarise([3.0], 0, "v", "m")
     assert (single.mean, single.std, single.ci_low, single.ci_high) == (3.0, None, 3.0, 3.0)
+
+
+@pytest.mark.parametrize("text, seeds", [("3", 3), ("3-5", [3, 4, 5]), ("0,4,7", [0, 4, 7]), ("2-2", [2])])
+def test_seeds_on_the_command_line_are_a_count_a_range_or_a_list(text, seeds):
+    from ganlab.commands.compare import seed_spec
+
+    assert seed_spec(text) == seeds
+
+
+@pytest.mark.parametrize("text", ["5-3", "x", "1-2-3", "1,,2"])
+def test_bad_seeds_on_the_command_line_say_the_three_forms(tmp_path, tiny_sweep, capsys, text):
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_sweep({"gan": 'plugins = ["gan"]'}, seeds=1))
+    assert main(["compare", str(path), "--seeds", text, "--out", str(tmp_path / "out")]) == 2
+    assert "a count (3), a range (3-9) or a list (0,4,7)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_seed_range_adds_seeds_to_a_sweep(tmp_path, tiny_sweep, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_sweep({"gan": 'plugins = ["gan"]'}, seeds=1, steps=2, sample_every=2))
+    out = tmp_path / "out"
+    assert main(["compare", str(path), "--seeds", "2-3", "--threads", "1", "--out", str(out)]) == 0, capsys.readouterr()
+    assert sorted(p.name for p in (out / "cells" / "gan").iterdir()) == ["seed2", "seed3"]
+    assert json.loads((out / "cells/gan/seed3/status.json").read_text())["status"] == "finished"

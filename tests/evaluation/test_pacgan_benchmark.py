@@ -28,12 +28,10 @@ def test_the_table_1_sweep_runs_end_to_end_at_a_few_steps(tmp_path, capsys):
     assert modes == {f"{v} [data={d}]" for v in batch for d in ("ring", "grid")}
 
     # The curves script reads the same cells: one table row per variant and mixture, each cell's last row.
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("pacgan_curves", SWEEP.parent / "pacgan_curves.py")
-    curves = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(curves)
-    text = curves.main([str(out), "--out", str(tmp_path / "curves.png")])
+    curves = _curves_script()
+    saved = tmp_path / "curves.jsonl"
+    text = curves.main([str(out), "--out", str(tmp_path / "curves.png"), "--save", str(saved)])
+    assert curves.main([str(saved), "--out", str(tmp_path / "again.png")]) == text  # the saved curves are the table
     lines = [line for line in text.splitlines()[2:]]
     assert len(lines) == 8 and all("| 4 | 1 |" in line for line in lines)
     for cell in cells:
@@ -41,6 +39,31 @@ def test_the_table_1_sweep_runs_end_to_end_at_a_few_steps(tmp_path, capsys):
         line = next(x for x in lines if x.startswith(f"| {cell['variant']} | {cell['train']['data']} |"))
         assert f"| {last['modes_captured']:.2f} ± 0.00 |" in line
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def _curves_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pacgan_curves", SWEEP.parent / "pacgan_curves.py")
+    curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curves)
+    return curves
+
+
+def test_curves_merge_seeds_from_several_sources_at_the_steps_all_reached(tmp_path):
+    curves = _curves_script()
+
+    def run(seed, steps, modes):
+        return {"variant": "gan", "data": "ring", "seed": seed, "steps": steps, "modes_captured": modes,
+                "high_quality_fraction": [0.5] * len(steps), "kl_to_uniform": [0.1] * len(steps)}
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps(run(0, [1000, 2000, 3000], [4.0, 6.0, 8.0])) + "\n")
+    # seed 0 again (ignored: its first source wins) and seed 1, which stopped at step 2,000
+    second.write_text(json.dumps(run(0, [1000], [1.0])) + "\n" + json.dumps(run(1, [1000, 2000], [2.0, 7.0])) + "\n")
+    text = curves.main([str(first), str(second), "--out", str(tmp_path / "c.png")])
+    row = text.splitlines()[2]
+    assert row.startswith("| gan | ring | 2,000 | 2 | 6.50 ± 0.71 | 50.00 ± 0.00 |"), row
 
 
 def test_the_sweep_is_pacgans_table_1(pm):
