@@ -1,4 +1,6 @@
-"""How long ganlab takes before it does anything: help, listing plugins, an error, the first step.
+"""How long ganlab takes before it does anything: help, listing plugins, an error, the first step;
+and how long the whole theory check takes (target: `ganlab verify` of every built-in under a minute
+on 2 cores, a figure and not a test: a busy machine would fail a timed test).
 
 Each command runs as a fresh process (what a user waits for), a few times;
 the median is printed.
@@ -46,6 +48,8 @@ def main(argv=None) -> dict:
             "ganlab run with an unknown plugin (error)": (ganlab + ["run", "--plugin", "nope"], None),
             "ganlab run --plugin lsgan to its first metrics row": (
                 None, "step 10/"),
+            "ganlab verify --plugin gan": (ganlab + ["verify", "--plugin", "gan"], None),
+            "ganlab verify (every built-in plugin)": (ganlab + ["verify"], None),
         }
         for name, (cmd, until) in cases.items():
             times = []
