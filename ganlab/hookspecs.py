@@ -339,7 +339,9 @@ def ganlab_on_log(step: int, record: Mapping[str, float], run_dir: Path) -> None
 
 @hookspec
 def ganlab_on_eval(step: int, row: Mapping[str, Any], run_dir: Path) -> None:
-    """Observe an evaluation: called for every row appended to ``eval.jsonl``.
+    """Observe an evaluation while training: called for every row the run appends to ``eval.jsonl``.
+
+    ``ganlab eval`` on a saved run appends its rows without calling it (no run is open to observe).
 
     ``row`` holds ``step``, ``source`` (``"samples"``: the fixed-noise points
     of a 2-D run's sample step; ``"train"``: ``--eval-every``), ``n`` and each
