@@ -32,12 +32,13 @@ METRICS = (("modes_captured", "modes"), ("high_quality_fraction", "high-quality 
 
 def runs_of_sweep(sweep: Path) -> list[dict]:
     """One record per cell: variant, data, seed and, per metric, its values at ``steps``."""
+    from ganlab.sweeps.aggregate import eval_rows
+
     records = []
     for cell in json.loads((sweep / "cells.json").read_text()):
-        path = sweep / cell["id"] / "eval.jsonl"
-        if not path.is_file():
+        rows = [r for r in eval_rows(sweep / cell["id"]) if r.get("source") == "samples"]
+        if not rows:  # not started yet: it would leave its row no step in common
             continue
-        rows = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("source") == "samples"]
         record = {"variant": cell["variant"], "data": cell["train"]["data"], "seed": cell["seed"],
                   "steps": [r["step"] for r in rows]}
         for metric, _ in METRICS:
