@@ -458,6 +458,8 @@ def train_seeds(pm, runs: list[dict], vectorize: str = "auto", quiet: bool = Fal
             trainers.append(prepare_run(pm, run["request"], out=run.get("out"), resume=run.get("resume"),
                                         quiet=True, log=log))
             streams.append(torch.get_rng_state())  # what this seed's own process would draw from next
+            seed = trainers[-1].train.seed
+            trainers[-1].speak(quiet, lambda message, seed=seed: log(f"seed {seed}: {message}"))
     except BaseException:
         for t in trainers:
             t.close()
@@ -486,7 +488,6 @@ def train_seeds(pm, runs: list[dict], vectorize: str = "auto", quiet: bool = Fal
             results[t.folder.path] = "interrupted"
             continue
         torch.set_rng_state(streams[k])
-        t.quiet = quiet
         try:
             results[t.folder.path] = t.fit()
         except TrainingDiverged as exc:

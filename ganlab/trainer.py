@@ -314,7 +314,7 @@ class Trainer:
         if record is not None and self.world.is_main:
             append_line(self.folder.metrics, strict_json(record))
             if progress is not None:
-                progress.logged(self.step, record)
+                progress.logged(self.step, record, self.log)
             self._observe("ganlab_on_log", step=self.step, record=record, run_dir=self.run_dir)
         due = self.due()
         if due["samples"]:
@@ -338,6 +338,11 @@ class Trainer:
 
             config = read_toml(self.folder.config, "run config") if self.folder.config.is_file() else {}
             self._observe("ganlab_on_run_start", run_dir=self.run_dir, step=self.step, config=config)
+
+    def speak(self, quiet: bool, log) -> None:
+        """Where this run's lines go: a ``--seeds`` run gives each seed a log that names it."""
+        self.quiet = self.eval_log.quiet = quiet
+        self.log = self.eval_log.log = self.signals.log = log
 
     def fit(self) -> str:
         """Train to ``--steps``; ``finished``, ``interrupted`` (a checkpoint was saved) or ``failed``."""

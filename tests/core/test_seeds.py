@@ -275,3 +275,20 @@ def test_ctrl_c_during_one_by_one_seeds_leaves_every_seed_resumable(pm, tmp_path
     resumed = [{"request": RunRequest(train={"steps": 6}), "resume": tmp_path / "b" / f"seed{s}"} for s in range(K)]
     results, _ = train_seeds(pm, resumed, "auto", quiet=True, log=lambda *a: None)
     assert set(results.values()) == {"finished"}
+
+
+@pytest.mark.parametrize("vectorize", ["on", "off"])
+def test_quiet_seeds_name_the_seed_in_every_line_and_a_bar_prints_no_eval_lines(pm, tmp_path, vectorize):
+    said = []
+    runs = _runs(["gan"], "ring", SMALL, _train(steps=4, log_every=2, sample_every=2), tmp_path / "q")
+    results, _ = train_seeds(pm, runs, vectorize, quiet=True, log=said.append)
+    assert set(results.values()) == {"finished"}
+    evals = [m for m in said if m.split(": ", 1)[-1].startswith("step 2: ")]
+    assert sorted(m.split(":")[0] for m in evals) == [f"seed {s}" for s in range(K)], said
+    losses = [m for m in said if "step 4/4 d_loss=" in m]
+    assert losses and all(m.startswith("seed ") for m in losses), said
+
+    said.clear()
+    runs = _runs(["gan"], "ring", SMALL, _train(steps=4, log_every=2, sample_every=2), tmp_path / "bar")
+    train_seeds(pm, runs, vectorize, quiet=False, log=said.append)
+    assert not [m for m in said if "step 2: " in m], said  # the bar shows training; eval.jsonl holds the rest
