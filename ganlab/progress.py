@@ -25,8 +25,8 @@ class Progress:
         if said:
             (self.log if self.quiet else self.bar.write)(said)
 
-    def logged(self, step: int, record: dict[str, Any], log=None) -> None:
-        """``log``: the run's own, where one bar stands for several runs (``--seeds``) and its lines name theirs."""
+    def logged(self, step: int, record: dict[str, Any], log) -> None:
+        """``log``: the run's own; under ``--seeds`` one bar stands for several runs, and each line names its seed."""
         shown = {"d_loss": record["d_loss"], "g_loss": record["g_loss"],
                  "D(x)": record["real_score"], "D(G(z))": record["fake_score"]}
         if not self.quiet:
@@ -36,7 +36,7 @@ class Progress:
         if step % every == 0 or step == self.train.steps:
             rate = (step - self.start_step) / max(time.perf_counter() - self.t0, 1e-9)
             parts = " ".join(f"{k}={v:.4f}" for k, v in shown.items())
-            (log or self.log)(f"step {step}/{self.train.steps} {parts} ({rate:.1f} steps/s)")
+            log(f"step {step}/{self.train.steps} {parts} ({rate:.1f} steps/s)")
 
     def close(self) -> None:
         self.bar.close()
