@@ -41,10 +41,10 @@ def test_the_table_1_sweep_runs_end_to_end_at_a_few_steps(tmp_path, capsys):
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
-def _curves_script():
+def _curves_script(name="pacgan_curves"):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("pacgan_curves", SWEEP.parent / "pacgan_curves.py")
+    spec = importlib.util.spec_from_file_location(name, SWEEP.parent / f"{name}.py")
     curves = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(curves)
     return curves
@@ -64,6 +64,34 @@ def test_curves_merge_seeds_from_several_sources_at_the_steps_all_reached(tmp_pa
     text = curves.main([str(first), str(second), "--out", str(tmp_path / "c.png")])
     row = text.splitlines()[2]
     assert row.startswith("| gan | ring | 2,000 | 2 | 6.50 ± 0.71 | 50.00 ± 0.00 |"), row
+
+
+def test_the_write_ups_claims_come_from_the_curves(tmp_path):
+    claims = _curves_script("pacgan_claims")
+    steps = [1000, 2000, 3000, 4000]
+
+    def run(variant, seed, modes, hq):
+        return {"variant": variant, "data": "grid", "seed": seed, "steps": steps, "modes_captured": modes,
+                "high_quality_fraction": hq, "kl_to_uniform": [0.5 if variant == "gan" else 0.1] * 4}
+
+    saved = tmp_path / "curves.jsonl"
+    saved.write_text("".join(json.dumps(r) + "\n" for r in [
+        # PacGAN2's mean is above GAN's at 1,000, below at 2,000 and above from 3,000 on
+        run("gan", 0, [4.0, 10.0, 9.0, 11.0], [0.1, 0.2, 0.3, 0.4]),
+        run("gan", 1, [6.0, 12.0, 11.0, 13.0], [0.1, 0.6, 0.3, 0.4]),
+        run("pacgan2", 0, [9.0, 5.0, 20.0, 25.0], [0.1, 0.1, 0.1, 0.1]),
+        run("pacgan2", 1, [9.0, 7.0, 24.0, 25.0], [0.1, 0.1, 0.1, 0.1]),
+    ]))
+    text = claims.main([str(saved), "--settled", "4000"])
+    assert "per seed (seed, modes, hq %): [(0, 11.0, 40.0), (1, 13.0, 40.0)]" in text
+    assert "mean modes above GAN's at every report from step 3,000 on" in text
+    assert "gan from 3,000: mean modes 10.0 to 12.0, single reports 9 to 13" in text
+    assert "pacgan2 from 3,000: mean modes 22.0 to 25.0, single reports 20 to 25" in text
+    assert "pacgan2 from 4,000: mean modes 25.0 to 25.0, single reports 25 to 25" in text
+    assert "KL at 4,000: gan 0.50, pacgan2 0.10, ratio 5.0" in text
+    assert "pacgan2: reports from step 3,000 below 25 modes: 2 of 4, lowest 20" in text
+    # seed 1 of GAN: 10 -> 60 -> 30 (%), so the largest swing is 50 points, ending at step 2,000
+    assert "from step 0: 50.0 points (seed 1, at step 2,000)" in text
 
 
 def test_the_sweep_is_pacgans_table_1(pm):
