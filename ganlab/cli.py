@@ -55,8 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    command = None
     try:
         args = build_parser().parse_args(argv)
+        command = args.command
         warnings.showwarning = _show_warning
         return args.handler(args)
     except GanlabError as exc:
@@ -79,8 +81,11 @@ def _main(argv: Sequence[str] | None) -> int:
         print("\nganlab: aborted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Terminated:
-        print("ganlab: terminated before training started (a new run's files were removed; a resumed run is "
-              "as it was)", file=sys.stderr)
+        if command == "run":
+            print("ganlab: terminated before training started (a new run's files were removed; a resumed run "
+                  "is as it was)", file=sys.stderr)
+        else:  # verify, eval, compare... trained nothing of their own in this process
+            print(f"ganlab {command}: terminated" if command else "ganlab: terminated", file=sys.stderr)
         return EXIT_TERMINATED
 
 

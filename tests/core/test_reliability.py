@@ -415,6 +415,18 @@ def test_sigterm_after_the_folder_was_made_removes_the_new_run(tmp_path, monkeyp
     assert not out.exists()
 
 
+def test_sigterm_outside_ganlab_run_names_the_command_not_training(monkeypatch, capsys):
+    from ganlab.errors import Terminated
+
+    def terminated(*args, **kwargs):
+        raise Terminated
+
+    monkeypatch.setattr("ganlab.commands.verify.main", terminated)
+    assert main(["verify", "--plugin", "gan"]) == 143
+    err = capsys.readouterr().err
+    assert "ganlab verify: terminated" in err and "training" not in err
+
+
 def test_a_plugin_failing_in_a_set_up_hook_is_named(tmp_path, monkeypatch, capsys):
     def ganlab_regularizer():
         raise ValueError("boom")
