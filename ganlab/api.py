@@ -145,7 +145,8 @@ def _listed(plugins: Any) -> list[Any]:
 
 def evaluate(run: Run | str | Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
              raw: bool = False, plugins: Iterable[Any] = ()) -> dict[str, Any]:
-    """Every active metric on a run's checkpoint (the latest, or ``step``); the row, also appended to eval.jsonl."""
+    """Every active metric on a run's checkpoint (the latest, or ``step``); the row, appended to eval.jsonl and
+    told to the run's observers (``ganlab_on_eval``), as ``ganlab eval`` does."""
     from ganlab.run_evaluation import record
 
     run = run if isinstance(run, Run) else Run.open(run, plugins)

@@ -339,13 +339,17 @@ def ganlab_on_log(step: int, record: Mapping[str, float], run_dir: Path) -> None
 
 @hookspec
 def ganlab_on_eval(step: int, row: Mapping[str, Any], run_dir: Path) -> None:
-    """Observe an evaluation while training: called for every row the run appends to ``eval.jsonl``.
-
-    ``ganlab eval`` on a saved run appends its rows without calling it (no run is open to observe).
+    """Observe an evaluation: called for every row a run's ``eval.jsonl`` gets.
 
     ``row`` holds ``step``, ``source`` (``"samples"``: the fixed-noise points
-    of a 2-D run's sample step; ``"train"``: ``--eval-every``), ``n`` and each
-    metric's values. Return value is ignored.
+    of a 2-D run's sample step; ``"train"``: ``--eval-every``; ``"eval"``:
+    ``ganlab eval`` on a saved run), ``n`` and each metric's values. Return
+    value is ignored.
+
+    ``ganlab eval`` calls it with the plugins of the run's ``config.toml``,
+    after the row is written and outside any training session: no
+    ``ganlab_on_run_start`` comes first, so an observer that keeps state per
+    run opens it here when it has none.
     """
 
 

@@ -4,8 +4,9 @@ The run is rebuilt from its config (same plugins, options and data), the
 generator's weights come from the checkpoint of the step asked for (the
 latest, or one kept with ``--keep-every``), and ``n`` samples are drawn from
 fixed, seeded noise, so two evaluations of one checkpoint give the same
-numbers. ``ganlab eval`` prints the row and appends it to the run's
-``eval.jsonl`` with ``"source": "eval"``.
+numbers. ``ganlab eval`` prints the row, appends it to the run's
+``eval.jsonl`` with ``"source": "eval"`` and tells the run's plugins
+(``ganlab_on_eval``), so a TensorBoard log gets the rows too.
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None
 
     Raises GanlabError on user mistakes.
     """
+    return _evaluate(run_dir, n, seed, step, device, manager, raw)[0]
+
+
+def _evaluate(run_dir: Path, n: int, seed: int, step: int | None, device: str, manager, raw: bool):
+    """:func:`evaluate_run`'s row, and the run's plugin selection that made it."""
     from ganlab.checkpoint import load_checkpoint
     from ganlab.config import load_config_file, resolve_config
     from ganlab.manager import make_plugin_manager
@@ -134,8 +140,9 @@ def evaluate_run(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None
     values = evaluate_generator(selection, setup.loaded, setup.options, generator, setup.train.latent_dim,
                                 setup.conditioner is not None, n, seed, setup.device)
     real_n = min(n, len(setup.loaded))
-    return {"step": state["step"], "source": "eval", "n": n, "n_real": real_n, "seed": seed, **weights, **values,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    row = {"step": state["step"], "source": "eval", "n": n, "n_real": real_n, "seed": seed, **weights, **values,
+           "seconds": round(time.perf_counter() - t0, 2)}
+    return row, selection
 
 
 def format_row(row: dict) -> str:
@@ -152,16 +159,23 @@ def format_row(row: dict) -> str:
 
 def record(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = None, device: str = "cpu",
            raw: bool = False, manager=None, done: set[int] = frozenset()) -> dict | None:
-    """:func:`evaluate_run`, and the row appended to the run's ``eval.jsonl``; the row.
+    """:func:`evaluate_run`, the row appended to the run's ``eval.jsonl`` and told to its observers; the row.
 
     None, and nothing written, when the checkpoint's step is in ``done`` (the
-    latest checkpoint is a copy of a kept one just evaluated).
+    latest checkpoint is a copy of a kept one just evaluated). The row is
+    written before any observer sees it: an observer that fails (a PluginError
+    naming it) loses no evaluation.
     """
     from ganlab.checkpoint import append_line
+    from ganlab.manager import guarded
     from ganlab.stepstats import strict_json
 
-    row = evaluate_run(run_dir, n, seed, step, device, manager=manager, raw=raw)
+    row, selection = _evaluate(run_dir, n, seed, step, device, manager, raw)
     if row["step"] in done:
         return None
     append_line(RunFolder(run_dir).eval, strict_json(row))
+    for impl in selection.hook.ganlab_on_eval.get_hookimpls():
+        arguments = {"step": row["step"], "row": row, "run_dir": Path(run_dir)}
+        guarded(impl.plugin_name, f"ganlab_on_eval of ganlab eval at step {row['step']}", impl.function,
+                **{k: arguments[k] for k in impl.argnames})
     return row

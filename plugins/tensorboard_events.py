@@ -5,7 +5,8 @@ Writes, under ``RUN/tensorboard/``, with ``torch.utils.tensorboard``:
 * every ``metrics.jsonl`` row as scalars ``train/<key>`` (losses, each
   penalty, mean real and fake scores, gradient norms, wall time);
 * every ``eval.jsonl`` row as ``eval/<source>/<metric>`` (``samples``: the
-  2-D mode report of each sample step; ``train``: ``--eval-every``);
+  2-D mode report of each sample step; ``train``: ``--eval-every``;
+  ``eval``: ``ganlab eval`` on the saved run, later);
 * the sample picture of each sample step (the image grid, or the 2-D
   scatter) as the image ``samples``;
 * at the end, the resolved config as hparams with the final values as its
@@ -65,11 +66,19 @@ def ganlab_on_log(step, record, run_dir):
 
 @hookimpl
 def ganlab_on_eval(step, row, run_dir):
-    run = _runs.get(Path(run_dir))
-    if run is None:
-        return
+    from ganlab.metrics import RESERVED_KEYS
+
     source = row.get("source", "eval")
-    for key, value in _numbers(row, skip=("step", "n")).items():
+    values = _numbers(row, skip=RESERVED_KEYS)  # what the row says of itself (n, seed, seconds) is no metric
+    run = _runs.get(Path(run_dir))
+    if run is None:  # ganlab eval on a saved run: its own writer, no purge (training's steps stay)
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(str(Path(run_dir) / FOLDER)) as writer:
+            for key, value in values.items():
+                writer.add_scalar(f"eval/{source}/{key}", value, step)
+        return
+    for key, value in values.items():
         run["writer"].add_scalar(f"eval/{source}/{key}", value, step)
         run["final"][f"final/{source}/{key}"] = value
 

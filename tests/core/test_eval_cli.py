@@ -8,6 +8,7 @@ import pytest
 
 from ganlab.cli import main
 from ganlab.manager import AUTOLOAD_ENV, make_plugin_manager
+from ganlab.stepstats import strict_json
 
 from .test_entrypoints import fake_distribution
 
@@ -82,6 +83,48 @@ def test_a_third_party_metric_shows_up_in_ganlab_eval(run_tiny, capsys, tmp_path
     assert MNIST_KEYS <= set(row)  # alongside the built-in ones
     assert main(["eval", str(trainer.run_dir), "--n", "200"]) == 0
     assert "brightness_gap" in capsys.readouterr().out
+
+
+WATCHER = """
+    import json
+    import os
+    from ganlab import hookimpl
+
+    @hookimpl
+    def ganlab_on_eval(step, row, run_dir):
+        if os.environ.get("WATCHER_FAILS"):
+            raise RuntimeError("the dashboard is down")
+        with open(os.environ["WATCHER_LOG"], "a") as f:
+            f.write(json.dumps({"step": step, "row": row, "run_dir": str(run_dir)}) + "\\n")
+"""
+
+
+def test_ganlab_eval_tells_the_runs_observers_each_row_it_writes(run_tiny, capsys, tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv(AUTOLOAD_ENV, raising=False)
+    seen = tmp_path / "seen.jsonl"
+    monkeypatch.setenv("WATCHER_LOG", str(seen))
+    fake_distribution(site, "ganlab-watcher", "0.1", "watcher", "ganlab_watcher_mod", WATCHER)
+    trainer = run_tiny(["watcher", "gan"], data="ring", manager=make_plugin_manager(autoload=True),
+                       train={"steps": 4, "checkpoint_every": 2, "keep_every": 2})
+    trained = len(seen.read_text().splitlines())  # the mode report of the last step's scatter plot
+    assert main(["eval", str(trainer.run_dir), "--n", "100", "--step", "all"]) == 0
+    written = [json.loads(line) for line in (trainer.run_dir / "eval.jsonl").read_text().splitlines()]
+    told = [json.loads(line) for line in seen.read_text().splitlines()]
+    # The observer gets the row itself (NaN where eval.jsonl, strict JSON, writes null).
+    assert [json.loads(strict_json(t["row"])) for t in told] == written and len(written) == trained + 2
+    assert [(t["step"], t["row"]["source"]) for t in told[trained:]] == [(2, "eval"), (4, "eval")]  # kept, latest
+    assert {t["run_dir"] for t in told} == {str(trainer.run_dir)}
+
+    monkeypatch.setenv("WATCHER_FAILS", "1")
+    capsys.readouterr()
+    assert main(["eval", str(trainer.run_dir), "--n", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "'watcher'" in err and "the dashboard is down" in err and "Traceback" not in err
+    after = (trainer.run_dir / "eval.jsonl").read_text().splitlines()
+    assert len(after) == len(written) + 1 and json.loads(after[-1])["source"] == "eval"  # written before it failed
 
 
 def test_eval_every_logs_metrics_during_training_and_plots_fd(run_tiny):

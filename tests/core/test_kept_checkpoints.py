@@ -112,7 +112,7 @@ def test_eval_all_on_a_run_that_trains_on_meanwhile_evaluates_its_newest_checkpo
     from ganlab import run_evaluation as eval_command
 
     trainer = run_tiny(["lsgan"], train={**KEEP, "steps": 7})
-    evaluate = eval_command.evaluate_run
+    evaluate = eval_command._evaluate
     calls = []
 
     def training_goes_on(run_dir, *args, **kwargs):  # the run takes 2 more steps after the first evaluation
@@ -121,7 +121,7 @@ def test_eval_all_on_a_run_that_trains_on_meanwhile_evaluates_its_newest_checkpo
             assert main(["run", "--resume", str(run_dir), "--steps", "9", "--quiet"]) == 0
         return evaluate(run_dir, *args, **kwargs)
 
-    monkeypatch.setattr(eval_command, "evaluate_run", training_goes_on)
+    monkeypatch.setattr(eval_command, "_evaluate", training_goes_on)
     assert main(["eval", str(trainer.run_dir), "--n", "200", "--step", "all"]) == 0
     rows = [json.loads(line) for line in (trainer.run_dir / "eval.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r["source"] == "eval"] == [2, 4, 6, 9]
