@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ganlab.augment import POLICIES
 from ganlab.sweeps.sweep import expand, load_sweep
 from ganlab.config import options_read_back
 from ganlab.errors import ConfigError
@@ -30,7 +31,7 @@ WITH_OPTIONS = [n for n in PM.available() if PM.infos[n].options_cls is not None
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def _strategy(field: dataclasses.Field, hints: dict) -> st.SearchStrategy | None:
+def _strategy(field: dataclasses.Field, hints: dict) -> st.SearchStrategy:
     kind = hints[field.name]
     if typing.get_origin(kind) is typing.Literal:
         return st.sampled_from(typing.get_args(kind))
@@ -40,7 +41,13 @@ def _strategy(field: dataclasses.Field, hints: dict) -> st.SearchStrategy | None
         return st.integers(0, 12)
     if kind is float:
         return st.floats(-4, 4, allow_nan=False).map(lambda x: round(x, 3))
-    return None  # tuples and lists keep their defaults
+    if kind == float | None:
+        return st.none() | st.floats(-4, 4, allow_nan=False).map(lambda x: round(x, 3))
+    if kind == tuple[int, ...]:  # layer widths, written as "64,32"
+        return st.lists(st.integers(1, 64), min_size=1, max_size=4).map(tuple)
+    if kind is str and field.name == "policy":  # the built-ins' one free-text option: augmentations
+        return st.lists(st.sampled_from(sorted(POLICIES)), min_size=1, max_size=3, unique=True).map(",".join)
+    raise AssertionError(f"no strategy for option {field.name}: {kind}; add one, so that its values are drawn too")
 
 
 @st.composite
@@ -49,9 +56,8 @@ def option_values(draw, name):
     hints = typing.get_type_hints(cls)
     values = {}
     for f in dataclasses.fields(cls):
-        strategy = _strategy(f, hints)
-        if strategy is not None and draw(st.booleans()):
-            values[f.name] = draw(strategy)
+        if draw(st.booleans()):
+            values[f.name] = draw(_strategy(f, hints))
     return values
 
 
