@@ -5,12 +5,15 @@ Select it with ``--plugin inception``. It offers the ``inception`` metric
 computed by torchmetrics with torch-fidelity's port of the 2015 TF Inception
 (the network of published FIDs). It never downloads and never substitutes
 another network under these names: when torch-fidelity or the weights file
-is missing, the metric fails with one message that says how to get them.
+is missing, or the file is not the one torch-fidelity publishes, the metric
+fails with one message that says how to get them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import re
 from pathlib import Path
 
 import torch
@@ -19,6 +22,12 @@ from ganlab import DataSpec, MetricBatch, MetricError, hookimpl
 
 WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                "weights-inception-2015-12-05-6726825d.pth")
+
+# torch.hub's convention (its HASH_REGEX): the digits before the extension begin the file's SHA-256.
+# torch-fidelity loads without check_hash, so a partial download or another network's weights under
+# this name would load and give FIDs no paper can be compared with; ganlab checks the prefix itself.
+EXPECTED_SHA256_PREFIX = re.search(r"-([a-f0-9]+)\.", WEIGHTS_URL.rsplit("/", 1)[1]).group(1)
+_checked: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> digest: hashed once per file
 
 
 def weights_path() -> Path:
@@ -38,6 +47,23 @@ def require_inception() -> None:
     if not weights_path().is_file():
         raise MetricError(f"Inception FID/IS need the Inception weights at {weights_path()}, which are not "
                           f"there (ganlab does not download them); {_fetch_hint()}")
+    digest = _sha256(weights_path())
+    if not digest.startswith(EXPECTED_SHA256_PREFIX):
+        raise MetricError(f"the Inception weights at {weights_path()} are not torch-fidelity's file: its SHA-256 "
+                          f"begins {digest[:len(EXPECTED_SHA256_PREFIX)]}, not {EXPECTED_SHA256_PREFIX} (a partial "
+                          f"download, or other weights under that name); delete it and fetch it again: {_fetch_hint()}")
+
+
+def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _checked:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _checked[key] = digest.hexdigest()
+    return _checked[key]
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ features that torch-fidelity's extractor, called directly, gives for the same
 
 from __future__ import annotations
 
+import hashlib
 import math
 from unittest import mock
 
@@ -21,7 +22,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorIncepti
 
 from ganlab.datasets import DataSpec
 from ganlab.manager import make_plugin_manager
-from ganlab.metrics import MetricBatch, collect_metrics, compute_metrics
+from ganlab.metrics import MetricBatch, MetricError, collect_metrics, compute_metrics
 from ganlab.plugins import inception
 
 SPEC = DataSpec("rgb", (3, 32, 32))
@@ -113,7 +114,28 @@ def hub(tmp_path, monkeypatch):
     # No hash to get past: torch-fidelity calls load_state_dict_from_url without check_hash, so a user's
     # real file and this one take the same branch (the cache hit, then a strict load_state_dict).
     torch.save(random_inception_state_dict(seed=0), path)
+    # The plugin refuses a file whose SHA-256 does not begin with the name's digits: these weights pass
+    # as if published (the refusal itself is tested below, with the real digits).
+    monkeypatch.setattr(inception, "EXPECTED_SHA256_PREFIX", hashlib.sha256(path.read_bytes()).hexdigest()[:8])
     return path
+
+
+def test_the_expected_digits_are_those_torch_hub_reads_from_the_file_name():
+    name = inception.WEIGHTS_URL.rsplit("/", 1)[1]
+    assert inception.EXPECTED_SHA256_PREFIX == torch.hub.HASH_REGEX.search(name).group(1) == "6726825d"
+
+
+def test_a_weights_file_that_is_not_torch_fidelitys_is_refused_and_says_how_to_fetch_it(hub, monkeypatch):
+    monkeypatch.setattr(inception, "EXPECTED_SHA256_PREFIX", "6726825d")
+    sel = make_plugin_manager(autoload=False).select(["inception"])
+    metrics = collect_metrics(sel, SPEC, sel.build_options())
+    images = torch.zeros(4, 3, 32, 32)
+    with pytest.raises(MetricError) as refused:
+        compute_metrics({"inception": metrics["inception"]}, MetricBatch(images, images, SPEC))
+    message = str(refused.value)
+    assert "not torch-fidelity's file" in message and str(hub) in message and "delete it" in message
+    assert f"begins {hashlib.sha256(hub.read_bytes()).hexdigest()[:8]}, not 6726825d" in message
+    assert "load_state_dict_from_url" in message
 
 
 def test_inception_fid_and_is_from_a_weights_file_in_the_hub_cache_match_their_formulas(hub):
