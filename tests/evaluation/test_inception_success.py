@@ -111,8 +111,8 @@ def hub(tmp_path, monkeypatch):
     # The plugin's path is torch-fidelity's: torch.hub caches a URL's file under checkpoints/ by its name.
     assert path == tmp_path / "hub" / "checkpoints" / tf_inception.URL_INCEPTION_V3.rsplit("/", 1)[1]
     path.parent.mkdir(parents=True)
-    # No hash to get past: torch-fidelity calls load_state_dict_from_url without check_hash, so a user's
-    # real file and this one take the same branch (the cache hit, then a strict load_state_dict).
+    # torch-fidelity calls load_state_dict_from_url without check_hash, so a user's real file and this one
+    # take the same branch there (the cache hit, then a strict load_state_dict); ganlab checks the hash.
     torch.save(random_inception_state_dict(seed=0), path)
     # The plugin refuses a file whose SHA-256 does not begin with the name's digits: these weights pass
     # as if published (the refusal itself is tested below, with the real digits).

@@ -73,16 +73,17 @@ def test_metrics_eval_rows_samples_and_hparams_reach_tensorboard(tmp_path):
 def test_ganlab_eval_of_the_saved_run_adds_its_rows_and_keeps_trainings(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", "--plugin", "gan", "--plugin", "tensorboard", "--data", "ring", "--steps", "4",
-                 "--log-every", "1", "--sample-every", "100", "--quiet", "--out", str(out), *SMALL]) == 0
+                 "--log-every", "1", "--sample-every", "100", "--checkpoint-every", "2", "--keep-every", "2",
+                 "--quiet", "--out", str(out), *SMALL]) == 0
     trained = [e.step for e in events(out / "tensorboard").Scalars("train/d_loss")]
     capsys.readouterr()
-    assert main(["eval", str(out), "--n", "200", "--json"]) == 0
+    assert main(["eval", str(out), "--n", "200", "--step", "2", "--json"]) == 0  # a step before the last
     row = json.loads(capsys.readouterr().out)
     acc = events(out / "tensorboard")
-    assert [e.step for e in acc.Scalars("train/d_loss")] == trained == [1, 2, 3, 4]  # no purge
+    assert [e.step for e in acc.Scalars("train/d_loss")] == trained == [1, 2, 3, 4]  # steps 3, 4 not purged
     for key in ("modes_captured", "high_quality_fraction"):
         logged = acc.Scalars(f"eval/eval/{key}")
-        assert [(e.step, round(e.value, 4)) for e in logged] == [(4, round(row[key], 4))]
+        assert [(e.step, round(e.value, 4)) for e in logged] == [(2, round(row[key], 4))]
     assert not [t for t in acc.Tags()["scalars"] if t.split("/")[-1] in ("seed", "n_real", "seconds", "n")]
 
 
