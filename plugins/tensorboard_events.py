@@ -32,6 +32,8 @@ from ganlab import hookimpl
 
 FOLDER = "tensorboard"
 INSTALL = "pip install 'ganlab[tensorboard]'"
+# What an eval row says of itself, not of the samples (ganlab eval adds n_real, seed, seconds).
+ROW_FACTS = ("step", "n", "n_real", "seed", "seconds")
 
 # One writer per run folder being trained in this process (``--seeds K`` trains K at once).
 _runs: dict[Path, dict[str, Any]] = {}
@@ -66,10 +68,8 @@ def ganlab_on_log(step, record, run_dir):
 
 @hookimpl
 def ganlab_on_eval(step, row, run_dir):
-    from ganlab.metrics import RESERVED_KEYS
-
     source = row.get("source", "eval")
-    values = _numbers(row, skip=RESERVED_KEYS)  # what the row says of itself (n, seed, seconds) is no metric
+    values = _numbers(row, skip=ROW_FACTS)
     run = _runs.get(Path(run_dir))
     if run is None:  # ganlab eval on a saved run: its own writer, no purge (training's steps stay)
         from torch.utils.tensorboard import SummaryWriter
