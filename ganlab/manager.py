@@ -316,15 +316,16 @@ class Selection:
     def implementers(self, hook_name: str) -> list[str]:
         return list(self.providers[hook_name])
 
-    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    def call_each(self, hook_name: str, *, what: str | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every active implementation of a hook, keeping who answered what.
 
-        A plugin that fails (other than with a ganlab error of its own) is named in one message.
+        A plugin that fails (other than with a ganlab error of its own) is named in one message, which
+        says where it failed: ``what``, or the hook's name.
         """
         results = []
         for impl in getattr(self.hook, hook_name).get_hookimpls():
             args = {k: kwargs[k] for k in impl.argnames}
-            results.append((impl.plugin_name, guarded(impl.plugin_name, hook_name, impl.function, **args)))
+            results.append((impl.plugin_name, guarded(impl.plugin_name, what or hook_name, impl.function, **args)))
         return results
 
     def wants_argument(self, hook_name: str, arg: str) -> bool:

@@ -167,15 +167,12 @@ def record(run_dir: Path, n: int = 10_000, seed: int = 0, step: int | None = Non
     naming it) loses no evaluation.
     """
     from ganlab.checkpoint import append_line
-    from ganlab.manager import guarded
     from ganlab.stepstats import strict_json
 
     row, selection = _evaluate(run_dir, n, seed, step, device, manager, raw)
     if row["step"] in done:
         return None
     append_line(RunFolder(run_dir).eval, strict_json(row))
-    for impl in selection.hook.ganlab_on_eval.get_hookimpls():
-        arguments = {"step": row["step"], "row": row, "run_dir": Path(run_dir)}
-        guarded(impl.plugin_name, f"ganlab_on_eval of ganlab eval at step {row['step']}", impl.function,
-                **{k: arguments[k] for k in impl.argnames})
+    selection.call_each("ganlab_on_eval", what=f"ganlab_on_eval of ganlab eval at step {row['step']}",
+                        step=row["step"], row=row, run_dir=Path(run_dir))
     return row

@@ -398,9 +398,7 @@ class Trainer:
 
     def _observe(self, hook_name: str, **kwargs) -> None:
         """Call every observer of a hook; one that raises names its plugin and stops the run."""
-        for impl in getattr(self.hook, hook_name).get_hookimpls():
-            guarded(impl.plugin_name, f"{hook_name} at step {self.step}", impl.function,
-                    **{k: kwargs[k] for k in impl.argnames})
+        self.selection.call_each(hook_name, what=f"{hook_name} at step {self.step}", **kwargs)
 
 
 def compile_models(G: torch.nn.Module, D: torch.nn.Module, device: torch.device, log) -> None:

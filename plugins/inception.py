@@ -58,11 +58,8 @@ def _sha256(path: Path) -> str:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _checked:
-        digest = hashlib.sha256()
         with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _checked[key] = digest.hexdigest()
+            _checked[key] = hashlib.file_digest(f, "sha256").hexdigest()
     return _checked[key]
 
 

@@ -29,6 +29,7 @@ from ganlab.manager import make_plugin_manager
 PM = make_plugin_manager(autoload=False)
 WITH_OPTIONS = [n for n in PM.available() if PM.infos[n].options_cls is not None]
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+FLOATS = st.floats(-4, 4, allow_nan=False).map(lambda x: round(x, 3))
 
 
 def _strategy(field: dataclasses.Field, hints: dict) -> st.SearchStrategy:
@@ -40,9 +41,9 @@ def _strategy(field: dataclasses.Field, hints: dict) -> st.SearchStrategy:
     if kind is int:
         return st.integers(0, 12)
     if kind is float:
-        return st.floats(-4, 4, allow_nan=False).map(lambda x: round(x, 3))
+        return FLOATS
     if kind == float | None:
-        return st.none() | st.floats(-4, 4, allow_nan=False).map(lambda x: round(x, 3))
+        return st.none() | FLOATS
     if kind == tuple[int, ...]:  # layer widths, written as "64,32"
         return st.lists(st.integers(1, 64), min_size=1, max_size=4).map(tuple)
     if kind is str and field.name == "policy":  # the built-ins' one free-text option: augmentations
